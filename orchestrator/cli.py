@@ -1,0 +1,175 @@
+"""The `looplab` command: parse, call the session, render, exit with the right code."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import click
+
+from . import __version__, session
+from .errors import EXIT_CANNOT_CHECK, EXIT_FAILED_CELLS, EXIT_OK, Interrupted, LooplabError
+from .report import FORMATS, render
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"looplab: {message}", err=True)
+    sys.exit(code)
+
+
+def reports_errors(func: Callable) -> Callable:
+    """Every LooplabError becomes one line on stderr and its exit code; no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            return func(*args, **kwargs)
+        except Interrupted as exc:
+            _fail(f"{exc}; the lab was removed", exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; the lab was removed", 130)
+        except LooplabError as exc:
+            _fail(f"error: {exc}", exc.exit_code)
+
+    return wrapper
+
+
+@contextmanager
+def progress_display() -> Iterator[Callable[[str], None]]:
+    """A spinner on a terminal's stderr; silence on a pipe (output stays machine-readable)."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        yield lambda _msg: None
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("starting") as status:
+        yield lambda msg: status.update(msg)
+
+
+def _warn(msg: str) -> None:
+    click.echo(f"looplab: warning: {msg}", err=True)
+
+
+def _options(progress: Callable[[str], None], launcher: str, pull: bool | None) -> session.RunOptions:
+    opts = session.RunOptions(launcher=launcher, progress=progress, warn=_warn)
+    if pull is not None:
+        opts.pull = pull
+    return opts
+
+
+launcher_option = click.option("--launcher", type=click.Choice(["setns", "local"]), default="setns",
+                               show_default=True, help="How probes enter a namespace.")
+pull_option = click.option("--pull/--no-pull", default=None,
+                           help="Pull missing images (default: yes, unless LOOPLAB_PULL=never).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="looplab")
+def main() -> None:
+    """Probe a Docker lab from every network namespace and report who reaches what."""
+
+
+@main.command()
+@click.argument("lab_file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="terminal", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
+@launcher_option
+@pull_option
+@reports_errors
+def check(lab_file: str, fmt: str, output: str | None, launcher: str, pull: bool | None) -> None:
+    """Start LAB_FILE, probe the whole matrix, tear it down; exit 0 if every cell is as expected."""
+    with progress_display() as progress:
+        report = session.check(lab_file, _options(progress, launcher, pull))
+    color = output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    text = render(report, fmt, color=color, width=_width() if fmt == "terminal" else None)
+    if output:
+        Path(output).write_text(text)
+        summary = report.summary
+        click.echo(f"looplab: {summary.cells} cells, {summary.passed} pass, {summary.failed} fail; "
+                   f"report written to {output}", err=True)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+    sys.exit(EXIT_OK if report.ok else EXIT_FAILED_CELLS)
+
+
+def _width() -> int | None:
+    if sys.stdout.isatty():
+        return None if not os.environ.get("COLUMNS") else int(os.environ["COLUMNS"])
+    return 120
+
+
+@main.command()
+@click.argument("lab_file", type=click.Path(dir_okay=False))
+@launcher_option
+@pull_option
+@reports_errors
+def up(lab_file: str, launcher: str, pull: bool | None) -> None:
+    """Start LAB_FILE and leave it running; print how to reach it."""
+    with progress_display() as progress:
+        started = session.up(lab_file, _options(progress, launcher, pull))
+    state, lab = started.state, started.lab
+    click.echo(f"lab {lab.name} is up (run {state.run_id}); remove it with: looplab down {lab.name}")
+    for member in state.members.values():
+        where = ", ".join(f"{net} {addr}" for net, addr in member.addresses.items()) or member.namespace
+        click.echo(f"  {member.name:<14} {member.container_name}  [{where}]  pid {member.pid}")
+    for pub in state.published:
+        click.echo(f"  published      {pub.host_ip}:{pub.host_port} -> {pub.service}:{pub.container_port}/{pub.proto}")
+    click.echo(f"  shell into a namespace: nsenter --net=/proc/<pid>/ns/net <command>")
+
+
+@main.command()
+@click.argument("lab", required=False)
+@reports_errors
+def down(lab: str | None) -> None:
+    """Remove a lab left running by `up` (all of them when LAB is omitted)."""
+    removed = session.down(lab)
+    click.echo(f"removed {removed} resource(s)")
+
+
+@main.command()
+@click.option("--all", "everything", is_flag=True, help="Also remove labs left by `up` and live runs.")
+@reports_errors
+def gc(everything: bool) -> None:
+    """Remove containers and networks that killed runs left behind."""
+    removed = session.gc(everything=everything)
+    click.echo(f"removed {removed} resource(s)")
+
+
+@main.command()
+@click.argument("lab_file", type=click.Path(dir_okay=False))
+@reports_errors
+def validate(lab_file: str) -> None:
+    """Read LAB_FILE and report problems without touching the engine."""
+    from .spec.loader import load_lab
+
+    lab = load_lab(lab_file, warn=_warn)
+    click.echo(f"{lab_file}: ok ({len(lab.services)} services, {len(lab.networks)} networks, "
+               f"{len(lab.listeners)} listeners, {len(lab.expectations)} expectations)")
+
+
+@main.group()
+def toolbox() -> None:
+    """The looplab/toolbox image (built locally, no registry needed)."""
+
+
+@toolbox.command("build")
+@click.option("--force", is_flag=True, help="Rebuild even if the content is unchanged.")
+@reports_errors
+def toolbox_build(force: bool) -> None:
+    """Build looplab/toolbox from this machine's Python, offline."""
+    from .runtime.engine import connect
+    from .runtime.toolbox_image import ensure_toolbox
+
+    result = ensure_toolbox(connect(), force=force)
+    verb = "built" if result.built else "up to date:"
+    click.echo(f"{verb} {result.tag} (content {result.digest}, {result.size_bytes / 1e6:.1f} MB, "
+               f"{result.seconds:.2f}s)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

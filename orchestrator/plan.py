@@ -1,0 +1,241 @@
+"""The matrix: every vantage × target with its expected state (the isolation model).
+
+Rules (DESIGN.md, checked against the engine — see docs in README):
+1. a loopback-bound listener is open only from its own namespace; elsewhere its port is closed;
+2. a listener on 0.0.0.0/:: is open from every vantage sharing a network with it (the host
+   is on every lab bridge as its gateway); no shared network gives filtered/unreachable;
+3. a port published on the host's 127.0.0.1 is open from the host only when the container side
+   listens on a non-loopback address (else the proxy accepts then resets); never open from @outside;
+4. a port published on 0.0.0.0 is open from @outside via its gateway;
+5. host-mode services live in the host's namespace;
+6. members of an internal network have no way out of it (filtered/unreachable).
+Explicit `x-looplab.expect` entries override, and may add cells outside the derived matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterable
+
+from .report.model import TargetKind
+from .runtime.state import HOST, OUTSIDE, LabState, Published
+from .spec.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Expectation, Lab, Listener
+
+NOT_REACHABLE = frozenset({"filtered", "unreachable"})
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    vantage: str
+    target: str
+    proto: str
+    kind: TargetKind
+    address: str
+    port: int
+    expected: str
+    accepted: frozenset[str]
+    reason: str
+
+
+def vantages(lab: Lab) -> list[str]:
+    """Rows in order: host, services, `@NET` observers, `@outside`."""
+    return [HOST, *(s.name for s in lab.services), *(f"@{n.name}" for n in lab.networks), OUTSIDE]
+
+
+def plan(lab: Lab, state: LabState) -> list[PlannedCell]:
+    """The derived matrix, then the explicit expectations applied on top."""
+    cells = [*_loopback_cells(lab, state), *_network_cells(lab, state), *_published_cells(lab, state)]
+    return _apply_expectations(cells, lab, state)
+
+
+# -- helpers on listeners ------------------------------------------------------
+def _listeners_in(lab: Lab, state: LabState, namespace: str) -> list[Listener]:
+    return [lst for lst in lab.listeners if state.namespace_of(lst.service) == namespace]
+
+
+def _ports(lab: Lab) -> list[tuple[int, str]]:
+    seen: dict[tuple[int, str], None] = {}
+    for lst in lab.listeners:
+        seen.setdefault((lst.port, lst.proto), None)
+    return list(seen)
+
+
+def _label(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _answering(listeners: Iterable[Listener], port: int, proto: str, address: str) -> Listener | None:
+    """The listener that accepts a dial of address:port, if any (:: is dual-stack)."""
+    v6 = ":" in address
+    for lst in listeners:
+        if lst.port != port or lst.proto != proto:
+            continue
+        if lst.address == address or lst.address == ANY_V6 or (lst.address == ANY_V4 and not v6):
+            return lst
+    return None
+
+
+# -- rule 1 and 5: each vantage's own loopback ------------------------------
+def _loopback_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
+    host_published = {(p.host_port, p.proto) for p in state.published}
+    for vantage in vantages(lab):
+        namespace = state.namespace_of(vantage)
+        here = _listeners_in(lab, state, namespace)
+        for port, proto in _ports(lab):
+            if namespace == HOST and (port, proto) in host_published:
+                continue  # the host:P column probes the same socket
+            for address in (LOOPBACK_V4, LOOPBACK_V6):
+                yield _loopback_cell(vantage, namespace, here, lab.listeners, state, address, port, proto)
+
+
+def _loopback_cell(vantage: str, namespace: str, here: list[Listener], everywhere: tuple[Listener, ...],
+                   state: LabState, address: str, port: int, proto: str) -> PlannedCell:
+    target = _label(address, port)
+    if address == LOOPBACK_V6 and not state.ipv6_loopback.get(namespace, False):
+        return PlannedCell(vantage, target, proto, "loopback", address, port, "unreachable",
+                           frozenset({"unreachable"}), "IPv6 is disabled in this namespace (lo has no ::1)")
+    lst = _answering(here, port, proto, address)
+    if lst is not None:
+        return PlannedCell(vantage, target, proto, "loopback", address, port, "open", frozenset({"open"}),
+                           f"rule 1: {lst.service} listens on {_label(lst.address, port)} in this namespace")
+    owners = sorted({x.service for x in everywhere if x.port == port and x.proto == proto and x not in here})
+    why = "nothing in this namespace listens there"
+    if owners:
+        why = f"rule 1: the listener on {port} is in {', '.join(owners)}'s namespace, not this one"
+    return PlannedCell(vantage, target, proto, "loopback", address, port, "closed", frozenset({"closed"}), why)
+
+
+# -- rules 2 and 6: across lab networks ---------------------------------------
+def _network_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
+    owners = [s.name for s in lab.services if state.namespace_of(s.name) == s.name and state.members[s.name].addresses]
+    for owner in owners:
+        listeners = _listeners_in(lab, state, owner)
+        ports = list(dict.fromkeys((lst.port, lst.proto) for lst in listeners))
+        for vantage in vantages(lab):
+            for port, proto in ports:
+                yield _network_cell(vantage, owner, listeners, state, port, proto, f"{owner}:{port}")
+
+
+def _network_cell(vantage: str, owner: str, listeners: list[Listener], state: LabState,
+                  port: int, proto: str, target: str, kind: TargetKind = "network") -> PlannedCell:
+    namespace = state.namespace_of(vantage)
+    owner_nets = state.members[owner].addresses
+    if namespace == HOST:
+        net = next(iter(owner_nets))
+        via = f"the host reaches {net} through its bridge gateway"
+    elif namespace == owner:
+        net = next(iter(owner_nets))
+        via = "its own address"
+    else:
+        mine = state.members[namespace].addresses
+        shared = [n for n in owner_nets if n in mine]
+        if not shared:
+            net = next(iter(owner_nets))
+            return PlannedCell(vantage, target, proto, kind, owner_nets[net], port, "filtered", NOT_REACHABLE,
+                               _isolation_reason(state, namespace, owner))
+        net = shared[0]
+        via = f"shares network {net}"
+    address = owner_nets[net]
+    lst = _answering(listeners, port, proto, address)
+    if lst is not None:
+        return PlannedCell(vantage, target, proto, kind, address, port, "open", frozenset({"open"}),
+                           f"rule 2: {via}; {lst.service} listens on {_label(lst.address, port)}")
+    bound = [x for x in listeners if x.port == port and x.proto == proto]
+    why = (f"rule 1: {bound[0].service} listens on {_label(bound[0].address, port)} only" if bound
+           else f"nothing listens on {port}/{proto} there")
+    return PlannedCell(vantage, target, proto, kind, address, port, "closed", frozenset({"closed"}), why)
+
+
+def _isolation_reason(state: LabState, namespace: str, owner: str) -> str:
+    nets = list(state.members[namespace].addresses)
+    internal = [n for n in nets if n in state.networks and state.networks[n].internal]
+    if nets and len(internal) == len(nets):
+        return f"rule 6: {', '.join(internal)} is internal; no way out of it to {owner}"
+    return f"rule 2: no network shared with {owner}"
+
+
+# -- rules 3 and 4: ports published on the host -------------------------------
+def _published_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
+    seen: set[tuple[str, int, str]] = set()
+    for pub in state.published:
+        key = (pub.service, pub.host_port, pub.proto)
+        if key in seen:
+            continue
+        seen.add(key)
+        target = f"host:{pub.host_port}"
+        behind, why_behind = _behind_publish(lab, state, pub)
+        accepted_behind = frozenset({behind}) if behind == "open" else frozenset({behind, "closed"})
+        if pub.host_ip in (ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, ""):
+            address = LOOPBACK_V6 if pub.host_ip == LOOPBACK_V6 else LOOPBACK_V4
+            yield PlannedCell(HOST, target, pub.proto, "published", address, pub.host_port, behind,
+                              accepted_behind, f"rule 3: {why_behind}")
+        gateway = state.networks[OUTSIDE].gateway
+        if pub.host_ip in (ANY_V4, ANY_V6, ""):
+            yield PlannedCell(OUTSIDE, target, pub.proto, "published", gateway, pub.host_port, behind,
+                              accepted_behind, f"rule 4: published on all interfaces; {why_behind}")
+        else:
+            yield PlannedCell(OUTSIDE, target, pub.proto, "published", gateway, pub.host_port, "closed",
+                              frozenset({"closed", "filtered", "unreachable"}),
+                              f"rule 3: published on {pub.host_ip} only; never open from outside "
+                              "(engines before 28.0 leaked this)")
+
+
+def _behind_publish(lab: Lab, state: LabState, pub: Published) -> tuple[str, str]:
+    """What a connection forwarded to the container side of `pub` meets."""
+    listeners = [x for x in _listeners_in(lab, state, state.namespace_of(pub.service))
+                 if x.port == pub.container_port and x.proto == pub.proto]
+    open_ = [x for x in listeners if not x.is_loopback]
+    if open_:
+        return "open", f"{pub.service} listens on {_label(open_[0].address, pub.container_port)} behind it"
+    if pub.proto == "udp":
+        return "open|filtered", f"nothing answers on {pub.service}'s {pub.container_port}/udp"
+    if listeners:
+        return "reset", (f"{pub.service} listens on {_label(listeners[0].address, pub.container_port)} (its own "
+                         "loopback), so the proxy accepts and then resets")
+    return "reset", f"nothing declared listens on {pub.service}'s port {pub.container_port}; the proxy resets"
+
+
+# -- explicit expectations ------------------------------------------------------
+def _apply_expectations(cells: list[PlannedCell], lab: Lab, state: LabState) -> list[PlannedCell]:
+    index = {(c.vantage, c.target, c.proto): i for i, c in enumerate(cells)}
+    out = list(cells)
+    for exp in lab.expectations:
+        why = f"expect at {exp.location}" if exp.location else "expect"
+        key = (exp.vantage, exp.target, exp.proto)
+        if key in index:
+            i = index[key]
+            out[i] = replace(out[i], expected=exp.state, accepted=frozenset({exp.state}), reason=why)
+        else:
+            cell = _explicit_cell(exp, lab, state)
+            index[key] = len(out)
+            out.append(replace(cell, expected=exp.state, accepted=frozenset({exp.state}), reason=why))
+    return out
+
+
+def _explicit_cell(exp: Expectation, lab: Lab, state: LabState) -> PlannedCell:
+    name, _, port_text = exp.target.rpartition(":")
+    port = int(port_text)
+    namespace = state.namespace_of(exp.vantage)
+    if name in ("127.0.0.1", "[::1]"):
+        address = name.strip("[]")
+        return PlannedCell(exp.vantage, exp.target, exp.proto, "explicit", address, port, "", frozenset(), "")
+    if name == "host":
+        return PlannedCell(exp.vantage, exp.target, exp.proto, "explicit", _host_address(state, namespace),
+                           port, "", frozenset(), "")
+    owner = state.namespace_of(name)
+    if owner == HOST:
+        address = _host_address(state, namespace)
+        return PlannedCell(exp.vantage, exp.target, exp.proto, "explicit", address, port, "", frozenset(), "")
+    cell = _network_cell(exp.vantage, owner, _listeners_in(lab, state, owner), state, port, exp.proto,
+                         exp.target, "explicit")
+    return cell
+
+
+def _host_address(state: LabState, namespace: str) -> str:
+    """How a namespace dials the host: its loopback if it is the host, else its first gateway."""
+    if namespace == HOST:
+        return LOOPBACK_V4
+    nets = list(state.members[namespace].addresses)
+    if not nets:
+        return LOOPBACK_V4
+    return state.networks[nets[0]].gateway

@@ -1,0 +1,44 @@
+"""setns: one child process enters each vantage's /proc/PID/ns/net from its own thread."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ...errors import ProbeError
+from .base import Batch, VantageOutcome, from_response, to_request
+
+AGENT = Path(__file__).resolve().parent.parent / "agent.py"
+
+
+class SetnsLauncher:
+    """Needs root (CAP_SYS_ADMIN) and a local engine whose container pids are visible here."""
+
+    name = "setns"
+
+    def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
+        netns = {b.vantage: (f"/proc/{b.pid}/ns/net" if b.pid else None) for b in batches}
+        return run_agent_process([sys.executable, "-I", "-S", str(AGENT)], to_request(batches, netns), deadline_s)
+
+
+def run_agent_process(argv: list[str], request: dict, deadline_s: float) -> dict[str, VantageOutcome]:
+    """Feed the request to an agent process, parse its answer; the child never outlives the call."""
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(json.dumps(request).encode(), timeout=deadline_s)
+    except subprocess.TimeoutExpired:
+        raise ProbeError(f"the probe agent did not finish within {deadline_s:.1f}s") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proc.returncode != 0:
+        tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise ProbeError(f"the probe agent failed (exit {proc.returncode}): {tail[0][:300]}")
+    try:
+        return from_response(json.loads(out))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProbeError(f"the probe agent answered something unreadable: {exc}") from exc

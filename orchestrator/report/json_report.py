@@ -1,0 +1,66 @@
+"""The JSON report: the versioned contract of DESIGN.md, plus extension keys; and its parser."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .model import SCHEMA, Cell, Report
+
+_CELL_FIELDS = (  # (json key, Cell attribute); contract keys first, then extensions
+    ("from", "vantage"), ("to", "target"), ("proto", "proto"), ("address", "address"),
+    ("port", "port"), ("state", "state"), ("expected", "expected"), ("verdict", "verdict"),
+    ("latency_ms", "latency_ms"), ("diagnosis", "diagnosis"), ("reproduce", "reproduce"),
+    ("kind", "kind"), ("detail", "detail"), ("reason", "reason"),
+)
+_CONTRACT_KEYS = frozenset(key for key, _ in _CELL_FIELDS[:11])
+_EXTENSION_DEFAULTS: dict[str, Any] = {"kind": "explicit", "detail": None, "reason": None}
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """The report as plain data, keys in contract order."""
+    s = report.summary
+    return {
+        "schema": SCHEMA,
+        "lab": report.lab,
+        "engine": {"kind": report.engine_kind, "version": report.engine_version},
+        "cells": [{key: getattr(c, attr) for key, attr in _CELL_FIELDS} for c in report.cells],
+        "summary": {"cells": s.cells, "pass": s.passed, "fail": s.failed,
+                    "exposed": s.exposed, "broken": s.broken},
+        "run_id": report.run_id,
+        "duration_s": report.duration_s,
+        "warnings": list(report.warnings),
+    }
+
+
+def render(report: Report) -> str:
+    """The report as JSON text: indent 2, contract key order, trailing newline."""
+    return json.dumps(to_dict(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def _cell(raw: dict[str, Any]) -> Cell:
+    fields = {attr: raw[key] for key, attr in _CELL_FIELDS if key in _CONTRACT_KEYS}
+    fields.update({attr: raw.get(key, _EXTENSION_DEFAULTS[key]) for key, attr in _CELL_FIELDS
+                   if key not in _CONTRACT_KEYS})
+    return Cell(**fields)
+
+
+def parse_report(text: str) -> Report:
+    """Read a JSON report back into a Report (the summary is derived, so it is not read).
+
+    Missing extension keys take defaults (`kind` "explicit"). Raises ValueError for
+    another schema or a missing contract key.
+    """
+    data = json.loads(text)
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"not a {SCHEMA} report (schema: {found!r})")
+    try:
+        return Report(
+            lab=data["lab"], engine_kind=data["engine"]["kind"], engine_version=data["engine"]["version"],
+            cells=tuple(_cell(raw) for raw in data["cells"]),
+            run_id=data.get("run_id"), duration_s=data.get("duration_s"),
+            warnings=tuple(data.get("warnings") or ()),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed {SCHEMA} report: missing or bad {exc}") from None

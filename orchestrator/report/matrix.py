@@ -1,0 +1,112 @@
+"""Shared, renderer-neutral layout of a Report: row and column order, cell text, summary line.
+
+Pure functions over the model; no rich, no markup. Every renderer lays out the same matrix.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .model import Cell, Report
+
+KIND_ORDER: tuple[str, ...] = ("loopback", "network", "published", "explicit")
+NOT_PROBED = "·"
+NOT_EQUAL = "≠"
+
+
+class Column(NamedTuple):
+    """One matrix column: a target dialled with one protocol."""
+
+    target: str
+    proto: str
+    kind: str
+
+    @property
+    def label(self) -> str:
+        """The header as a person reads it: the target, plus the protocol when not tcp."""
+        return self.target if self.proto == "tcp" else f"{self.target}/{self.proto}"
+
+
+def _vantage_rank(vantage: str) -> int:
+    if vantage == "host":
+        return 0
+    if vantage == "@outside":
+        return 3
+    if vantage.startswith("@"):
+        return 2
+    return 1
+
+
+def rows(report: Report) -> list[str]:
+    """Vantages: host, services (first seen), @NET observers (first seen), then @outside."""
+    seen = list(dict.fromkeys(c.vantage for c in report.cells))
+    return sorted(seen, key=_vantage_rank)  # stable: first-seen order within a group
+
+
+def columns(report: Report) -> list[Column]:
+    """Distinct (target, proto) in first-seen order, grouped by the kind of their first cell."""
+    first: dict[tuple[str, str], Column] = {}
+    for c in report.cells:
+        first.setdefault((c.target, c.proto), Column(c.target, c.proto, c.kind))
+    rank = {k: i for i, k in enumerate(KIND_ORDER)}
+    return sorted(first.values(), key=lambda col: rank.get(col.kind, len(rank)))
+
+
+def grid(report: Report) -> dict[tuple[str, Column], Cell]:
+    """(vantage, column) -> cell; the first cell wins if a pair was probed twice."""
+    out: dict[tuple[str, Column], Cell] = {}
+    cols = {(col.target, col.proto): col for col in columns(report)}
+    for c in report.cells:
+        out.setdefault((c.vantage, cols[(c.target, c.proto)]), c)
+    return out
+
+
+def ordered_cells(report: Report) -> list[Cell]:
+    """Every cell in matrix reading order: row by row, column by column."""
+    g = grid(report)
+    return [g[(v, col)] for v in rows(report) for col in columns(report) if (v, col) in g]
+
+
+def failing(report: Report) -> list[Cell]:
+    """Failing cells in matrix reading order."""
+    return [c for c in ordered_cells(report) if not c.passed]
+
+
+def marker(cell: Cell) -> str:
+    """The verdict as a loud word for a failing cell ("EXPOSED"), empty for a pass."""
+    return "" if cell.passed else cell.verdict.upper()
+
+
+def cell_text(cell: Cell) -> str:
+    """`open` for a pass; `open ≠ closed` (observed ≠ expected) for a failure."""
+    return cell.state if cell.passed else f"{cell.state} {NOT_EQUAL} {cell.expected}"
+
+
+def endpoint(cell: Cell) -> str:
+    """The address actually dialled, `[v6]:port` for IPv6."""
+    host = f"[{cell.address}]" if ":" in cell.address else cell.address
+    return f"{host}:{cell.port}"
+
+
+def format_duration(seconds: float) -> str:
+    """`0.84s`, `12.3s`, `2m05s`."""
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+def summary_line(report: Report) -> str:
+    """`6 cells · 6 pass · 0 fail (0 exposed, 0 broken)`, plus `· 1.20s` if the duration is known."""
+    s = report.summary
+    line = f"{s.cells} cells · {s.passed} pass · {s.failed} fail ({s.exposed} exposed, {s.broken} broken)"
+    if report.duration_s is not None:
+        line += f" · {format_duration(report.duration_s)}"
+    return line
+
+
+def engine_line(report: Report) -> str:
+    """`docker 28.2.2`."""
+    return f"{report.engine_kind} {report.engine_version}".strip()

@@ -1,0 +1,81 @@
+"""The result model every renderer reads: cells, summary, engine facts. Data only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Verdict = Literal["pass", "exposed", "broken", "mismatch"]
+TargetKind = Literal["loopback", "network", "published", "explicit"]
+
+SCHEMA = "looplab/report@1"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (vantage, target, protocol) probe: what was seen next to what the lab expects."""
+
+    vantage: str            # "host", a service, "@NET", "@outside"
+    target: str             # as a person writes it: "127.0.0.1:62893", "app:62893", "host:62894"
+    proto: str              # "tcp" | "udp"
+    kind: TargetKind
+    address: str            # the address actually dialled
+    port: int
+    state: str              # observed: open / closed / reset / filtered / open|filtered / unreachable / error
+    expected: str           # the expected state (shown); `accepted` may allow equivalents
+    verdict: Verdict
+    latency_ms: float | None = None
+    detail: str | None = None      # error text from the probe, if any
+    diagnosis: str | None = None   # why, for a failing cell
+    reproduce: str | None = None   # a command that repeats this probe
+    reason: str | None = None      # which rule of the isolation model set `expected`
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+
+@dataclass(frozen=True)
+class Summary:
+    cells: int
+    passed: int
+    failed: int
+    exposed: int
+    broken: int
+
+
+@dataclass(frozen=True)
+class Report:
+    lab: str
+    engine_kind: str
+    engine_version: str
+    cells: tuple[Cell, ...]
+    run_id: str | None = None
+    duration_s: float | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def summary(self) -> Summary:
+        failed = [c for c in self.cells if not c.passed]
+        return Summary(
+            cells=len(self.cells),
+            passed=len(self.cells) - len(failed),
+            failed=len(failed),
+            exposed=sum(c.verdict == "exposed" for c in failed),
+            broken=sum(c.verdict == "broken" for c in failed),
+        )
+
+    @property
+    def ok(self) -> bool:
+        return all(c.passed for c in self.cells)
+
+
+def verdict_for(observed: str, accepted: frozenset[str]) -> Verdict:
+    """pass if observed is accepted; exposed if open but not allowed; broken if open expected."""
+    if observed in accepted:
+        return "pass"
+    if observed == "open":
+        return "exposed"
+    if "open" in accepted:
+        return "broken"
+    return "mismatch"

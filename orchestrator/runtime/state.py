@@ -1,0 +1,68 @@
+"""What the engine made of a lab: containers, namespaces, addresses, published ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+HOST = "host"
+OUTSIDE = "@outside"
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    name: str            # the lab's name for it ("lan"); "@outside" for the outside observer's network
+    docker_name: str
+    gateway: str
+    subnet: str
+    internal: bool
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """A container of the lab: a service or an observer (`@NET`, `@outside`)."""
+
+    name: str
+    role: str                      # "service" | "observer"
+    container_id: str
+    container_name: str
+    pid: int
+    namespace: str                 # the member owning the network namespace; "host" for host mode
+    addresses: dict[str, str] = field(default_factory=dict)  # lab network -> IPv4 address
+
+
+@dataclass(frozen=True)
+class Published:
+    service: str
+    container_port: int
+    proto: str
+    host_ip: str
+    host_port: int
+
+
+@dataclass
+class LabState:
+    lab: str
+    run_id: str
+    members: dict[str, MemberState]
+    networks: dict[str, NetworkState]
+    published: tuple[Published, ...] = ()
+    ipv6_loopback: dict[str, bool] = field(default_factory=dict)   # namespace -> has ::1
+    sockets: dict[str, list[dict]] = field(default_factory=dict)   # namespace -> inventory
+
+    def namespace_of(self, vantage: str) -> str:
+        """The namespace a vantage probes from: "host", or the member that owns it."""
+        if vantage == HOST:
+            return HOST
+        return self.members[vantage].namespace
+
+    def netns_pid(self, namespace: str) -> int | None:
+        """The pid whose /proc/PID/ns/net is `namespace`; None for the host's own."""
+        if namespace == HOST:
+            return None
+        return self.members[namespace].pid
+
+    def networks_of(self, vantage: str) -> list[str]:
+        if vantage == HOST:
+            return list(self.networks)
+        member = self.members[self.namespace_of(vantage)] if self.namespace_of(vantage) != HOST else None
+        return list(member.addresses) if member else list(self.networks)

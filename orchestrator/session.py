@@ -1,0 +1,159 @@
+"""The jobs behind the commands: check, up, down, gc. No I/O to the terminal here."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import docker
+
+from .errors import LooplabError
+from .plan import plan
+from .probes.launchers import make_launcher
+from .probing import run_matrix
+from .report.model import Report
+from .runtime import labels as L
+from .runtime.engine import connect, engine_info
+from .runtime.interrupts import signals_deferred, signals_raise
+from .runtime.lifecycle import LabRunner, check_host_ports, check_images, remove_labelled
+from .runtime.readiness import wait_ready
+from .runtime.state import LabState
+from .runtime.toolbox_image import ensure_toolbox, toolbox_tag
+from .spec.loader import load_lab
+from .spec.model import Lab
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class RunOptions:
+    launcher: str = "setns"
+    pull: bool = field(default_factory=lambda: os.environ.get("LOOPLAB_PULL", "missing") != "never")
+    progress: Progress = _quiet
+    warn: Progress = _quiet
+
+
+@dataclass
+class StartedLab:
+    lab: Lab
+    state: LabState
+    client: docker.DockerClient
+    runner: LabRunner
+    engine_version: str
+    warnings: list[str]
+
+
+def _start(path: str, opts: RunOptions, *, keep: bool) -> StartedLab:
+    """Load, preflight, start and wait for readiness; on any failure remove what was made."""
+    warnings: list[str] = []
+
+    def warn(msg: str) -> None:
+        warnings.append(msg)
+        opts.warn(msg)
+
+    lab = load_lab(path, warn=warn)
+    client = connect()
+    version = engine_info(client).version
+    opts.progress("checking the toolbox image")
+    ensure_toolbox(client)
+    check_images(client, lab, pull=opts.pull)
+    check_host_ports(lab)
+    runner = LabRunner(client, lab, run_id=L.new_run_id(), toolbox_image=toolbox_tag(), keep=keep,
+                       progress=opts.progress)
+    launcher = make_launcher(opts.launcher)
+    try:
+        with signals_raise():
+            state = runner.start()
+            opts.progress("waiting for listeners")
+            wait_ready(client, lab, state, launcher, timeout_s=lab.probe.ready_timeout_s, progress=opts.progress)
+    except BaseException:
+        _teardown(runner, opts)
+        raise
+    return StartedLab(lab, state, client, runner, version, warnings)
+
+
+def _teardown(runner: LabRunner, opts: RunOptions) -> None:
+    opts.progress("removing the lab")
+    with signals_deferred():
+        runner.teardown()
+
+
+def check(path: str, opts: RunOptions) -> Report:
+    """Start the lab, probe the whole matrix, tear down; the report says what was seen."""
+    started = time.perf_counter()
+    lab_run = _start(path, opts, keep=False)
+    try:
+        with signals_raise():
+            planned = plan(lab_run.lab, lab_run.state)
+            opts.progress(f"probing {len(planned)} cells")
+            cells = run_matrix(planned, lab_run.state, lab_run.lab.probe, make_launcher(opts.launcher), lab_run.lab)
+    finally:
+        _teardown(lab_run.runner, opts)
+    return Report(lab=lab_run.lab.name, engine_kind="docker", engine_version=lab_run.engine_version,
+                  cells=tuple(cells), run_id=lab_run.state.run_id,
+                  duration_s=round(time.perf_counter() - started, 3), warnings=tuple(lab_run.warnings))
+
+
+def up(path: str, opts: RunOptions) -> StartedLab:
+    """Start the lab and leave it running (labelled keep=true) until `looplab down`."""
+    return _start(path, opts, keep=True)
+
+
+def down(lab_name: str | None) -> int:
+    """Remove labs left running by `up` (one by name, or all). Returns how many resources went."""
+    client = connect()
+    filters = {"label": [L.MANAGED, f"{L.KEEP}=true"] + ([f"{L.LAB}={lab_name}"] if lab_name else [])}
+    with signals_deferred():
+        return remove_labelled(client, filters)
+
+
+def gc(*, everything: bool = False) -> int:
+    """Remove what hard-killed runs left: resources whose owner process is gone (all with `everything`)."""
+    client = connect()
+    host = socket.gethostname()
+
+    def spare(labels: dict) -> bool:
+        if everything:
+            return False
+        return labels.get(L.KEEP) == "true" or _owner_alive(labels, host)
+
+    with signals_deferred():
+        return remove_labelled(client, L.managed_filter(), keep=spare)
+
+
+def _owner_alive(labels: dict, host: str) -> bool:
+    """True when the run that made a resource may still be running (or is not ours to judge)."""
+    if labels.get(L.OWNER_HOST) != host:
+        return True
+    try:
+        pid = int(labels.get(L.OWNER_PID, ""))
+    except ValueError:
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_labs() -> dict[str, list[str]]:
+    """Labs left running by `up`: lab name -> container names."""
+    client = connect()
+    labs: dict[str, list[str]] = {}
+    for c in client.containers.list(all=True, filters={"label": [L.MANAGED, f"{L.KEEP}=true"]}):
+        labs.setdefault(c.labels.get(L.LAB, "?"), []).append(c.name)
+    return labs
+
+
+__all__ = ["LooplabError", "RunOptions", "StartedLab", "check", "down", "gc", "running_labs", "up"]

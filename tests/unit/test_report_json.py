@@ -1,0 +1,64 @@
+"""json_report.py: the DESIGN.md contract, key order, and the round trip."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from orchestrator.report import SCHEMA, json_report, parse_report
+
+try:
+    from .test_report_fixture import failing_report, seed_report
+except ImportError:
+    from test_report_fixture import failing_report, seed_report
+
+CONTRACT_CELL = ["from", "to", "proto", "address", "port", "state", "expected", "verdict",
+                 "latency_ms", "diagnosis", "reproduce"]
+
+
+def test_contract_keys_and_order() -> None:
+    text = json_report.render(failing_report())
+    assert text.endswith("}\n") and text.startswith('{\n  "schema": "looplab/report@1",')
+    data = json.loads(text)
+    assert list(data) == ["schema", "lab", "engine", "cells", "summary", "run_id", "duration_s", "warnings"]
+    assert data["engine"] == {"kind": "docker", "version": "28.2.2"}
+    assert list(data["cells"][0]) == CONTRACT_CELL + ["kind", "detail", "reason"]
+    assert data["summary"] == {"cells": 7, "pass": 5, "fail": 2, "exposed": 1, "broken": 1}
+    exposed = data["cells"][4]
+    assert (exposed["from"], exposed["to"], exposed["state"], exposed["verdict"]) == (
+        "peer", "app:62893", "open", "exposed")
+    assert data["cells"][6]["latency_ms"] is None
+
+
+@pytest.mark.parametrize("make", [seed_report, failing_report])
+def test_round_trip(make) -> None:  # type: ignore[no-untyped-def]
+    report = make()
+    text = json_report.render(report)
+    assert parse_report(text) == report
+    assert json_report.render(parse_report(text)) == text
+
+
+def test_deterministic_and_unicode_kept() -> None:
+    r = replace(seed_report(), warnings=("détail ≠",))
+    assert json_report.render(r) == json_report.render(r)
+    assert '"détail ≠"' in json_report.render(r)
+
+
+def test_contract_only_document_parses() -> None:
+    data = json.loads(json_report.render(seed_report()))
+    for key in ("run_id", "duration_s", "warnings"):
+        del data[key]
+    for cell in data["cells"]:
+        for key in ("kind", "detail", "reason"):
+            del cell[key]
+    r = parse_report(json.dumps(data))
+    assert r.cells[0].kind == "explicit" and r.run_id is None and r.warnings == ()
+
+
+@pytest.mark.parametrize("text", ['{"schema": "looplab/report@2"}', "[]",
+                                  json.dumps({"schema": SCHEMA, "lab": "x"})])
+def test_rejects_other_documents(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_report(text)
