@@ -204,7 +204,12 @@ def _apply_expectations(cells: list[PlannedCell], lab: Lab, state: LabState) -> 
         key = (exp.vantage, exp.target, exp.proto)
         if key in index:
             i = index[key]
-            out[i] = replace(out[i], expected=exp.state, accepted=frozenset({exp.state}), reason=why)
+            derived = out[i]
+            if exp.state in derived.accepted:
+                reason = f"{derived.reason}; pinned by {why}"
+            else:
+                reason = f"{why} (the model alone says {derived.expected}: {derived.reason})"
+            out[i] = replace(derived, expected=exp.state, accepted=frozenset({exp.state}), reason=reason)
         else:
             cell = _explicit_cell(exp, lab, state)
             index[key] = len(out)
