@@ -1,0 +1,977 @@
+"""looplab probe agent: run a batch of probes in network namespaces, answer in JSON.
+
+Standard library only: this file is copied into a minimal image and run as
+``python -I agent.py``. It reads one JSON request on stdin and writes one JSON
+response on stdout (exit 0); a malformed request gets ``{"error": ...}`` and
+exit 2. Imported, :func:`run_request` does the same with dicts.
+
+Request::
+
+    {"vantages": [{"id": "peer", "netns": "/proc/123/ns/net" | null,
+                   "probes": [{"id": "p0", "kind": "tcp", "address": "172.18.0.3",
+                               "port": 62893, "timeout": 1.0, "grace": 0.1},
+                              {"id": "s0", "kind": "sockets"}]}]}
+
+Every vantage runs in a thread of its own, all in parallel. A thread given a
+``netns`` path enters it with setns(2) before it creates any socket (setns
+moves only the calling thread, and a socket keeps the namespace it was created
+in), then runs all its probes concurrently in its own asyncio loop. Results
+come back in request order.
+
+Probe kinds live in :data:`PROBES` (kind -> coroutine function); adding a
+kind touches nothing else. Safety: the agent dials only the IP literals it is
+given. It never resolves a name through DNS; the ``resolve`` kind reads the
+vantage's own ``/etc/hosts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import ipaddress
+import json
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+AGENT = "looplab-agent/1"
+
+CLONE_NEWNET = 0x40000000
+DEFAULT_TIMEOUT = 1.0
+DEFAULT_GRACE = 0.1
+MAX_CONCURRENCY = (
+    1024  # sockets in flight per vantage, further bounded by RLIMIT_NOFILE
+)
+BANNER_MAX = 256
+HTTP_READ_MAX = 4096
+UDP_PAYLOAD = "looplab\n"
+
+# Not exported by the socket module on every Python; the Linux values.
+_SOL_IP = 0
+_SOL_IPV6 = 41
+_IP_RECVERR = 11
+_IPV6_RECVERR = 25
+_SO_EE_ORIGIN_ICMP = 2
+_SO_EE_ORIGIN_ICMP6 = 3
+
+_UNREACHABLE = {
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.EADDRNOTAVAIL,
+    errno.EAFNOSUPPORT,
+    errno.ENETDOWN,
+    errno.EHOSTDOWN,
+}
+_FILTERED = {errno.EPERM, errno.EACCES, errno.ETIMEDOUT}
+
+
+class ProbeError(Exception):
+    """A probe that cannot run as asked (bad parameters); reported as state "error"."""
+
+
+class _RequestError(ValueError):
+    """The request as a whole is malformed."""
+
+
+# ---------------------------------------------------------------- registry
+
+PROBES: dict = {}
+"""kind -> ``async def probe(vantage, spec) -> dict`` (the fields it observed)."""
+
+RESULT_DEFAULTS: dict = {}
+"""kind -> the kind-specific result fields, with their values when nothing was observed."""
+
+
+def probe(kind: str, **defaults):
+    """Register a probe coroutine for ``kind`` with its result fields' defaults."""
+
+    def register(fn):
+        PROBES[kind] = fn
+        RESULT_DEFAULTS[kind] = defaults
+        return fn
+
+    return register
+
+
+class Vantage:
+    """What a probe coroutine may use: the loop, the concurrency bound, who we are."""
+
+    def __init__(self, vid: str, netns, root, limit: int, ns_id) -> None:
+        self.id = vid
+        self.netns = netns
+        self.root = root
+        self.loop = asyncio.get_running_loop()
+        self.slots = asyncio.Semaphore(limit)
+        self.ns_id = ns_id  # (st_dev, st_ino) of this thread's network namespace
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _errname(err: int) -> str:
+    return f"{errno.errorcode.get(err, 'E' + str(err))}: {os.strerror(err)}"
+
+
+def _classify(err: int):
+    """(state, detail) for a failed connect/send/recv errno."""
+    if err == errno.ECONNREFUSED:
+        return "closed", _errname(err)
+    if err in _UNREACHABLE:
+        return "unreachable", _errname(err)
+    if err in _FILTERED:
+        return "filtered", _errname(err)
+    return "error", _errname(err)
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000.0, 3)
+
+
+def _number(spec: dict, key: str, default: float, minimum: float = 0.0) -> float:
+    value = spec.get(key, default)
+    if value is None:
+        value = default
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value < minimum
+    ):
+        raise ProbeError(f"{key!r} must be a number >= {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _timeout(spec: dict) -> float:
+    value = _number(spec, "timeout", DEFAULT_TIMEOUT)
+    if value <= 0:
+        raise ProbeError(f"'timeout' must be > 0, got {value!r}")
+    return value
+
+
+def _address(spec: dict):
+    """The IP literal to dial (never a name: names would need DNS)."""
+    address = spec.get("address")
+    if not isinstance(address, str):
+        raise ProbeError(f"'address' must be an IP address string, got {address!r}")
+    try:
+        return _parse_ip(address)
+    except ValueError:
+        raise ProbeError(
+            f"'address' must be an IP literal (names are not resolved), got {address!r}"
+        ) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_ip(address: str):
+    return ipaddress.ip_address(address.strip("[]"))
+
+
+def _port(spec: dict) -> int:
+    port = spec.get("port")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ProbeError(f"'port' must be an integer 1-65535, got {port!r}")
+    return port
+
+
+def _sockaddr(ip, port: int):
+    if ip.version == 4:
+        return socket.AF_INET, (str(ip), port)
+    scope = 0
+    if ip.scope_id:
+        scope = (
+            int(ip.scope_id)
+            if ip.scope_id.isdigit()
+            else socket.if_nametoindex(ip.scope_id)
+        )
+    return socket.AF_INET6, (str(ip).split("%")[0], port, 0, scope)
+
+
+def _host_text(ip, port: int | None = None) -> str:
+    text = f"[{ip}]" if ip.version == 6 else str(ip)
+    return text if port is None else f"{text}:{port}"
+
+
+async def _wait_fd(loop, fd: int, write: bool, timeout: float) -> bool:
+    """Wait until ``fd`` is readable/writable; False if ``timeout`` passed first."""
+    fut = loop.create_future()
+
+    def done(value: bool) -> None:
+        if not fut.done():
+            fut.set_result(value)
+
+    if write:
+        loop.add_writer(fd, done, True)
+    else:
+        loop.add_reader(fd, done, True)
+    handle = loop.call_later(max(timeout, 0.0), done, False)
+    try:
+        return await fut
+    finally:
+        handle.cancel()
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
+
+
+def _new_socket(family: int, kind: int, proto: int = 0) -> socket.socket:
+    sock = socket.socket(family, kind, proto)
+    sock.setblocking(False)
+    return sock
+
+
+def is_self_connect(sock: socket.socket) -> bool:
+    """A TCP socket connected to itself (a loopback port in the ephemeral range)."""
+    try:
+        return sock.getsockname()[:2] == sock.getpeername()[:2]
+    except OSError:
+        return False
+
+
+def _settled(sock: socket.socket):
+    """The connect outcome if already known (0 or an errno), else None."""
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        return err
+    try:
+        sock.getpeername()
+    except OSError:
+        return None
+    return 0
+
+
+async def _tcp_connect(v: Vantage, ip, port: int, timeout: float):
+    """Connect; returns (sock or None, state, detail, latency_ms)."""
+    family, sockaddr = _sockaddr(ip, port)
+    t0 = time.perf_counter()
+    try:
+        sock = _new_socket(family, socket.SOCK_STREAM)
+    except OSError as e:
+        state, detail = _classify(e.errno)
+        return None, state, detail, _ms(t0)
+    try:
+        # IP_RECVERR: ICMP errors become hard errors (IPv6 TCP otherwise waits
+        # out the timeout) and their type/code can be read (admin-prohibited).
+        _enable_recverr(sock, family == socket.AF_INET6)
+        err = sock.connect_ex(sockaddr)
+        if err in (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
+            err = _settled(sock)  # loopback handshakes often finish inside connect()
+        if err is None:
+            if not await _wait_fd(v.loop, sock.fileno(), True, timeout):
+                sock.close()
+                return None, "filtered", f"no answer within {timeout:g} s", _ms(t0)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        latency = _ms(t0)
+        if err == errno.ECONNRESET:  # handshake done, then reset before we looked
+            sock.close()
+            return (
+                None,
+                "reset",
+                f"{_errname(err)} right after connect, before any data",
+                latency,
+            )
+        if err:
+            icmp = (
+                None
+                if err == errno.ECONNREFUSED
+                else _icmp_error(sock, family == socket.AF_INET6)
+            )
+            state, detail = icmp or _classify(err)
+            sock.close()
+            return None, state, detail, latency
+        if is_self_connect(sock):
+            sock.close()
+            return None, "closed", "self-connect discarded", latency
+        return sock, "open", None, latency
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _icmp_error(sock: socket.socket, v6: bool):
+    """Read one queued ICMP error (IP_RECVERR); (state, detail) or None."""
+    try:
+        _data, ancdata, _flags, _addr = sock.recvmsg(512, 512, socket.MSG_ERRQUEUE)
+    except OSError:
+        return None
+    for level, ctype, cdata in ancdata:
+        if (level, ctype) not in ((_SOL_IP, _IP_RECVERR), (_SOL_IPV6, _IPV6_RECVERR)):
+            continue
+        if len(cdata) < 8:
+            continue
+        ee_errno, origin, itype, code = struct.unpack_from("=IBBB", cdata)
+        what = (
+            f"ICMP{'v6' if v6 else ''} type {itype} code {code} ({_errname(ee_errno)})"
+        )
+        if origin == _SO_EE_ORIGIN_ICMP and itype == 3:
+            if code == 3:
+                return "closed", what
+            if code in (9, 10, 13):
+                return "filtered", f"{what}: administratively prohibited"
+            return "unreachable", what
+        if origin == _SO_EE_ORIGIN_ICMP6 and itype == 1:
+            if code == 4:
+                return "closed", what
+            if code in (1, 5, 6):
+                return "filtered", f"{what}: administratively prohibited"
+            return "unreachable", what
+        return _classify(ee_errno)[0], what
+    return None
+
+
+def _enable_recverr(sock: socket.socket, v6: bool) -> None:
+    try:
+        if v6:
+            sock.setsockopt(_SOL_IPV6, _IPV6_RECVERR, 1)
+        else:
+            sock.setsockopt(_SOL_IP, _IP_RECVERR, 1)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------- tcp
+
+
+@probe("tcp", latency_ms=None, banner=None)
+async def probe_tcp(v: Vantage, spec: dict) -> dict:
+    """Connect; then a grace period: data -> open, EOF/RST -> reset, silence -> open."""
+    ip, port = _address(spec), _port(spec)
+    timeout, grace = _timeout(spec), _number(spec, "grace", DEFAULT_GRACE)
+    async with v.slots:
+        sock, state, detail, latency = await _tcp_connect(v, ip, port, timeout)
+        if sock is None:
+            return {"state": state, "latency_ms": latency, "detail": detail}
+        with sock:
+            state, detail, banner = await _after_connect(v, sock, grace)
+    return {"state": state, "latency_ms": latency, "detail": detail, "banner": banner}
+
+
+async def _after_connect(v: Vantage, sock: socket.socket, grace: float):
+    """(state, detail, banner) for a connected socket watched for ``grace`` seconds."""
+    if grace <= 0:
+        return "open", None, None
+    if not await _wait_fd(v.loop, sock.fileno(), False, grace):
+        return "open", None, None
+    try:
+        data = sock.recv(BANNER_MAX)
+    except BlockingIOError:
+        return "open", None, None
+    except ConnectionResetError as e:
+        return "reset", f"{_errname(e.errno)} after connect, before any data", None
+    except OSError as e:
+        return "error", f"{_errname(e.errno)} after connect", None
+    if not data:
+        return "reset", "connection closed (EOF) after connect, before any data", None
+    return "open", None, data.decode("utf-8", errors="replace")
+
+
+# ---------------------------------------------------------------- udp
+
+
+@probe("udp", latency_ms=None, banner=None)
+async def probe_udp(v: Vantage, spec: dict) -> dict:
+    """Send a datagram on a connected socket: reply -> open, ICMP port unreachable
+    -> closed, admin-prohibited -> filtered, silence -> open|filtered."""
+    ip, port, timeout = _address(spec), _port(spec), _timeout(spec)
+    payload = spec.get("payload", UDP_PAYLOAD)
+    if not isinstance(payload, str):
+        raise ProbeError(f"'payload' must be a string, got {payload!r}")
+    family, sockaddr = _sockaddr(ip, port)
+    v6 = family == socket.AF_INET6
+    async with v.slots:
+        t0 = time.perf_counter()
+        try:
+            sock = _new_socket(family, socket.SOCK_DGRAM)
+        except OSError as e:
+            state, detail = _classify(e.errno)
+            return {"state": state, "latency_ms": _ms(t0), "detail": detail}
+        with sock:
+            _enable_recverr(sock, v6)
+            try:
+                sock.connect(sockaddr)
+                sock.send(payload.encode("utf-8"))
+            except OSError as e:
+                state, detail = _icmp_error(sock, v6) or _classify(e.errno)
+                return {"state": state, "latency_ms": _ms(t0), "detail": detail}
+            deadline = t0 + timeout
+            while True:
+                left = deadline - time.perf_counter()
+                if left <= 0 or not await _wait_fd(v.loop, sock.fileno(), False, left):
+                    return {
+                        "state": "open|filtered",
+                        "latency_ms": _ms(t0),
+                        "detail": f"no reply within {timeout:g} s",
+                    }
+                try:
+                    data = sock.recv(BANNER_MAX)
+                except BlockingIOError:
+                    continue
+                except OSError as e:
+                    state, detail = _icmp_error(sock, v6) or _classify(e.errno)
+                    return {"state": state, "latency_ms": _ms(t0), "detail": detail}
+                return {
+                    "state": "open",
+                    "latency_ms": _ms(t0),
+                    "banner": data.decode("utf-8", errors="replace"),
+                }
+
+
+# ---------------------------------------------------------------- icmp
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+@probe("icmp", latency_ms=None)
+async def probe_icmp(v: Vantage, spec: dict) -> dict:
+    """ICMP echo (SOCK_RAW, else the unprivileged SOCK_DGRAM ping socket)."""
+    ip, timeout = _address(spec), _timeout(spec)
+    family, sockaddr = _sockaddr(ip, 0)
+    v6 = family == socket.AF_INET6
+    proto = socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP
+    request_type, reply_type = (128, 129) if v6 else (8, 0)
+    async with v.slots:
+        t0 = time.perf_counter()
+        raw = True
+        try:
+            sock = _new_socket(family, socket.SOCK_RAW, proto)
+        except PermissionError:
+            raw = False
+            try:
+                sock = _new_socket(family, socket.SOCK_DGRAM, proto)
+            except OSError as e:
+                return {
+                    "state": "error",
+                    "detail": f"no ICMP socket (raw or ping): {_errname(e.errno)}",
+                }
+        except OSError as e:
+            state, detail = _classify(e.errno)
+            return {"state": state, "latency_ms": _ms(t0), "detail": detail}
+        with sock:
+            _enable_recverr(sock, v6)
+            ident = int.from_bytes(os.urandom(2), "big")
+            seq = int.from_bytes(os.urandom(2), "big")
+            body = b"looplab-ping" + os.urandom(4)
+            packet = struct.pack("!BBHHH", request_type, 0, 0, ident, seq) + body
+            if not v6:  # the kernel fills the ICMPv6 checksum, and the ping socket's
+                packet = packet[:2] + struct.pack("!H", _checksum(packet)) + packet[4:]
+            try:
+                sock.connect(sockaddr)
+                t0 = time.perf_counter()
+                sock.send(packet)
+            except OSError as e:
+                state, detail = _icmp_error(sock, v6) or _classify(e.errno)
+                return {"state": state, "latency_ms": _ms(t0), "detail": detail}
+            deadline = t0 + timeout
+            while True:
+                left = deadline - time.perf_counter()
+                if left <= 0 or not await _wait_fd(v.loop, sock.fileno(), False, left):
+                    return {
+                        "state": "filtered",
+                        "latency_ms": _ms(t0),
+                        "detail": f"no echo reply within {timeout:g} s",
+                    }
+                try:
+                    data = sock.recv(2048)
+                except BlockingIOError:
+                    continue
+                except OSError as e:
+                    state, detail = _icmp_error(sock, v6) or _classify(e.errno)
+                    return {"state": state, "latency_ms": _ms(t0), "detail": detail}
+                if raw and not v6 and data:
+                    data = data[(data[0] & 0x0F) * 4 :]  # strip the IPv4 header
+                if len(data) < 8:
+                    continue
+                rtype, _code, _sum, rid, rseq = struct.unpack_from("!BBHHH", data)
+                if rtype == reply_type and rseq == seq and (rid == ident or not raw):
+                    return {"state": "open", "latency_ms": _ms(t0)}
+
+
+# ---------------------------------------------------------------- http
+
+
+@probe("http", latency_ms=None, status=None, status_code=None)
+async def probe_http(v: Vantage, spec: dict) -> dict:
+    """GET ``path`` and read the status line (at most 4 KiB). Connect errors map as tcp."""
+    ip, port, timeout = _address(spec), _port(spec), _timeout(spec)
+    path = spec.get("path") or "/"
+    host = spec.get("host") or _host_text(ip, None if port == 80 else port)
+    if (
+        not isinstance(path, str)
+        or not path.startswith("/")
+        or any(c in path for c in "\r\n ")
+    ):
+        raise ProbeError(
+            f"'path' must be an absolute path without spaces, got {path!r}"
+        )
+    if not isinstance(host, str) or any(c in host for c in "\r\n"):
+        raise ProbeError(f"'host' must be a header value, got {host!r}")
+    request = (
+        f"GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: {AGENT}\r\n"
+        "Accept: */*\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1", errors="replace")
+    async with v.slots:
+        sock, state, detail, latency = await _tcp_connect(v, ip, port, timeout)
+        if sock is None:
+            return {"state": state, "latency_ms": latency, "detail": detail}
+        with sock:
+            return await _http_exchange(v, sock, request, latency, timeout)
+
+
+async def _http_exchange(
+    v: Vantage, sock: socket.socket, request: bytes, latency, timeout: float
+) -> dict:
+    result = {"state": "open", "latency_ms": latency}
+    try:
+        sock.send(request)  # a few hundred bytes into a fresh socket buffer
+    except OSError as e:
+        reset = e.errno in (errno.ECONNRESET, errno.EPIPE)
+        result.update(
+            state="reset" if reset else "error",
+            detail=f"{_errname(e.errno)} sending the request",
+        )
+        return result
+    buf = b""
+    deadline = time.perf_counter() + timeout
+    while b"\n" not in buf and len(buf) < HTTP_READ_MAX:
+        left = deadline - time.perf_counter()
+        if left <= 0 or not await _wait_fd(v.loop, sock.fileno(), False, left):
+            result["detail"] = f"connected, but no HTTP response within {timeout:g} s"
+            return result
+        try:
+            chunk = sock.recv(HTTP_READ_MAX - len(buf))
+        except BlockingIOError:
+            continue
+        except OSError as e:
+            if buf:
+                break
+            state = "reset" if e.errno == errno.ECONNRESET else "error"
+            result.update(
+                state=state, detail=f"{_errname(e.errno)} before any response"
+            )
+            return result
+        if not chunk:
+            if not buf:
+                result.update(
+                    state="reset", detail="connection closed (EOF) before any response"
+                )
+                return result
+            break
+        buf += chunk
+    line = buf.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
+    parts = line.split(None, 2)
+    if len(parts) >= 2 and parts[0].startswith("HTTP/") and parts[1].isdigit():
+        result.update(status=line, status_code=int(parts[1]))
+    else:
+        result["detail"] = f"not an HTTP response: {line[:64]!r}"
+    return result
+
+
+# ---------------------------------------------------------------- sockets
+
+
+@probe("sockets", ipv6_loopback=False, sockets=[])
+async def probe_sockets(v: Vantage, spec: dict) -> dict:
+    """Listening TCP and unconnected UDP sockets of the namespace, like ``ss -ltnup``."""
+    # A thread created by this (setns'd) thread inherits its namespace; checked inside.
+    return await v.loop.run_in_executor(None, socket_inventory, v.ns_id)
+
+
+def _decode_address(text: str) -> str:
+    """A /proc/net/{tcp,udp}{,6} address: 32-bit words in host byte order."""
+    raw = b"".join(
+        int(text[i : i + 8], 16).to_bytes(4, sys.byteorder)
+        for i in range(0, len(text), 8)
+    )
+    if len(raw) == 4:
+        return str(ipaddress.IPv4Address(raw))
+    ip6 = ipaddress.IPv6Address(raw)
+    if ip6.ipv4_mapped is not None:
+        return f"::ffff:{ip6.ipv4_mapped}"
+    return str(ip6)
+
+
+def parse_proc_net(text: str, proto: str) -> list:
+    """Entries of one /proc/net/{tcp,tcp6,udp,udp6} file: TCP listeners, unconnected UDP."""
+    out = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        local, remote, st, inode = fields[1], fields[2], fields[3], fields[9]
+        if proto == "tcp" and st != "0A":
+            continue
+        if proto == "udp":
+            raddr, rport = remote.split(":")
+            if st != "07" or int(rport, 16) != 0 or int(raddr, 16) != 0:
+                continue
+        addr, port = local.split(":")
+        out.append(
+            {
+                "proto": proto,
+                "address": _decode_address(addr),
+                "port": int(port, 16),
+                "inode": int(inode),
+            }
+        )
+    return out
+
+
+def _ns_id(path: str):
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def socket_owners(inodes, ns_id) -> dict:
+    """inode -> (pid, command) for processes in namespace ``ns_id`` holding the sockets."""
+    want = {f"socket:[{inode}]": inode for inode in inodes}
+    found: dict = {}
+    pids = sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
+    for pid in pids:
+        if len(found) == len(want):
+            break
+        try:
+            if _ns_id(f"/proc/{pid}/ns/net") != ns_id:
+                continue
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                inode = want.get(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except OSError:
+                continue
+            if inode is not None and inode not in found:
+                found[inode] = pid
+    owners = {}
+    for inode, pid in found.items():
+        owners[inode] = (pid, _command(pid))
+    return owners
+
+
+def _command(pid: int):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = (
+                f.read().replace(b"\0", b" ").strip().decode("utf-8", errors="replace")
+            )
+        if cmd:
+            return cmd
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            return "[" + f.read().strip().decode("utf-8", errors="replace") + "]"
+    except OSError:
+        return None
+
+
+def has_ipv6_loopback(text: str) -> bool:
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[0] == "0" * 31 + "1" and fields[5] == "lo":
+            return True
+    return False
+
+
+def socket_inventory(ns_id=None) -> dict:
+    """The sockets probe's result for the calling thread's network namespace."""
+    here = _ns_id("/proc/thread-self/ns/net")
+    if ns_id is not None and here != ns_id:
+        return {
+            "state": "error",
+            "detail": "inventory thread is not in the vantage's network namespace",
+        }
+    sockets = []
+    for proto, name in (
+        ("tcp", "tcp"),
+        ("tcp", "tcp6"),
+        ("udp", "udp"),
+        ("udp", "udp6"),
+    ):
+        try:
+            with open(f"/proc/thread-self/net/{name}") as f:
+                sockets.extend(parse_proc_net(f.read(), proto))
+        except FileNotFoundError:  # no IPv6 in this kernel
+            continue
+    owners = socket_owners({s["inode"] for s in sockets}, here) if sockets else {}
+    for s in sockets:
+        s["pid"], s["command"] = owners.get(s["inode"], (None, None))
+    sockets.sort(
+        key=lambda s: (
+            s["proto"],
+            s["port"],
+            ":" in s["address"],
+            s["address"],
+            s["inode"],
+        )
+    )
+    try:
+        with open("/proc/thread-self/net/if_inet6") as f:
+            v6lo = has_ipv6_loopback(f.read())
+    except FileNotFoundError:
+        v6lo = False
+    return {"state": "ok", "ipv6_loopback": v6lo, "sockets": sockets}
+
+
+# ---------------------------------------------------------------- resolve
+
+
+@probe("resolve", addresses=[], source="hosts")
+async def probe_resolve(v: Vantage, spec: dict) -> dict:
+    """What a name means here, from ROOT/etc/hosts only (never a DNS query)."""
+    name = spec.get("name")
+    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+        raise ProbeError(f"'name' must be a host name, got {name!r}")
+    root = spec.get("root", v.root) or "/"
+    if not isinstance(root, str):
+        raise ProbeError(f"'root' must be a path, got {root!r}")
+    try:
+        literal = ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        return {"state": "ok", "addresses": [str(literal)], "source": "literal"}
+    path = os.path.join(root, "etc/hosts")
+    try:
+        addresses = hosts_lookup(_read_text(path), name)  # a small local file
+    except OSError as e:
+        return {
+            "state": "unresolved",
+            "detail": f"cannot read {path}: {_errname(e.errno)}",
+        }
+    if not addresses:
+        return {"state": "unresolved", "detail": f"{name!r} is not in {path}"}
+    return {"state": "ok", "addresses": addresses}
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def hosts_lookup(text: str, name: str) -> list:
+    """Addresses for ``name`` in hosts-file order (case-insensitive, no duplicates)."""
+    wanted = name.lower().rstrip(".")
+    out: list = []
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2 or wanted not in (n.lower().rstrip(".") for n in fields[1:]):
+            continue
+        try:
+            address = str(ipaddress.ip_address(fields[0]))
+        except ValueError:
+            continue
+        if address not in out:
+            out.append(address)
+    return out
+
+
+# ---------------------------------------------------------------- running a request
+
+_libc = None
+_libc_lock = threading.Lock()
+
+
+def enter_netns(path: str) -> None:
+    """Move the calling thread into the network namespace at ``path``."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns = getattr(os, "setns", None)  # Python >= 3.12
+        if setns is not None:
+            setns(fd, CLONE_NEWNET)
+            return
+        global _libc
+        with _libc_lock:
+            if _libc is None:
+                import ctypes
+
+                _libc = ctypes.CDLL(None, use_errno=True)
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            import ctypes
+
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(fd)
+
+
+def _fresh(defaults: dict) -> dict:
+    return {
+        k: (list(val) if isinstance(val, list) else val) for k, val in defaults.items()
+    }
+
+
+async def _run_one(v: Vantage, spec: dict) -> dict:
+    kind = spec["kind"]
+    result = {"id": spec["id"], "kind": kind, "state": "error"}
+    result.update(_fresh(RESULT_DEFAULTS.get(kind, {})))
+    result["detail"] = None
+    fn = PROBES.get(kind)
+    if fn is None:
+        result["detail"] = (
+            f"unknown probe kind {kind!r} (known: {', '.join(sorted(PROBES))})"
+        )
+        return result
+    try:
+        result.update(await fn(v, spec))
+    except ProbeError as e:
+        result.update(state="error", detail=str(e))
+    except Exception as e:  # noqa: BLE001 -- a bug or unforeseen OS error: report, go on
+        result.update(state="error", detail=f"probe failed: {type(e).__name__}: {e}")
+    return result
+
+
+async def _run_vantage(vreq: dict, limit: int, ns_id) -> list:
+    v = Vantage(vreq["id"], vreq.get("netns"), vreq.get("root"), limit, ns_id)
+    return list(await asyncio.gather(*(_run_one(v, p) for p in vreq["probes"])))
+
+
+def _vantage_thread(vreq: dict, limit: int, out: list, index: int) -> None:
+    answer = {"id": vreq["id"], "error": None, "results": []}
+    try:
+        netns = vreq.get("netns")
+        if netns:
+            try:
+                enter_netns(netns)
+            except OSError as e:
+                reason = (
+                    f"[Errno {e.errno}] {os.strerror(e.errno)}" if e.errno else str(e)
+                )
+                answer["error"] = f"cannot enter {netns}: {reason}"
+                return
+        try:
+            ns_id = _ns_id("/proc/thread-self/ns/net")
+        except OSError:  # no /proc: only the sockets probe needs it, and says so
+            ns_id = None
+        answer["results"] = asyncio.run(_run_vantage(vreq, limit, ns_id))
+    except BaseException as e:  # noqa: BLE001 -- never lose the vantage's answer
+        answer["results"] = []
+        answer["error"] = f"agent failure: {type(e).__name__}: {e}"
+    finally:
+        out[index] = answer
+
+
+def _fd_budget(n_vantages: int, n_probes: int) -> int:
+    """Sockets in flight per vantage: <= MAX_CONCURRENCY and within RLIMIT_NOFILE.
+
+    The soft limit is raised (up to the hard one) only when the batch needs it.
+    """
+    reserve = 64 + 8 * n_vantages  # stdio, each loop's epoll + self-pipe, /proc reads
+    want = reserve + min(n_probes, MAX_CONCURRENCY * max(n_vantages, 1))
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+                soft = target
+            except (OSError, ValueError):
+                pass
+        if soft == resource.RLIM_INFINITY:
+            soft = want
+    except ImportError:
+        soft = 1024
+    return max(1, min(MAX_CONCURRENCY, (soft - reserve) // max(n_vantages, 1)))
+
+
+def _validate(request) -> None:
+    if not isinstance(request, dict):
+        raise _RequestError("request must be a JSON object")
+    vantages = request.get("vantages")
+    if not isinstance(vantages, list):
+        raise _RequestError("'vantages' must be a list")
+    for i, v in enumerate(vantages):
+        where = f"vantages[{i}]"
+        if not isinstance(v, dict):
+            raise _RequestError(f"{where} must be an object")
+        if not isinstance(v.get("id"), str):
+            raise _RequestError(f"{where}.id must be a string")
+        netns = v.get("netns")
+        if netns is not None and (not isinstance(netns, str) or not netns):
+            raise _RequestError(f"{where}.netns must be a path or null")
+        if v.get("root") is not None and not isinstance(v.get("root"), str):
+            raise _RequestError(f"{where}.root must be a path or null")
+        probes = v.get("probes")
+        if not isinstance(probes, list):
+            raise _RequestError(f"{where}.probes must be a list")
+        for j, p in enumerate(probes):
+            pwhere = f"{where}.probes[{j}]"
+            if not isinstance(p, dict):
+                raise _RequestError(f"{pwhere} must be an object")
+            if not isinstance(p.get("id"), str):
+                raise _RequestError(f"{pwhere}.id must be a string")
+            if not isinstance(p.get("kind"), str):
+                raise _RequestError(f"{pwhere}.kind must be a string")
+
+
+def run_request(request: dict) -> dict:
+    """Run every vantage's probes (vantages in parallel threads); the response dict.
+
+    A malformed request gives ``{"agent": ..., "error": "...", "vantages": []}``.
+    """
+    try:
+        _validate(request)
+    except _RequestError as e:
+        return {"agent": AGENT, "error": f"malformed request: {e}", "vantages": []}
+    vantages = request["vantages"]
+    limit = _fd_budget(len(vantages), sum(len(v["probes"]) for v in vantages))
+    out: list = [None] * len(vantages)
+    threads = [
+        threading.Thread(
+            target=_vantage_thread,
+            args=(v, limit, out, i),
+            name=f"looplab-vantage-{i}",
+            daemon=True,
+        )
+        for i, v in enumerate(vantages)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"agent": AGENT, "vantages": out}
+
+
+USAGE = """usage: python -I agent.py < request.json
+Reads one probe request (JSON) on stdin, writes one JSON response on stdout.
+Exit 0; 2 when the request is malformed (the response then has "error")."""
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    if argv:
+        print(
+            f"agent: unexpected arguments {' '.join(argv)!r} (the request is read from stdin)",
+            file=sys.stderr,
+        )
+        return 2
+    raw = sys.stdin.buffer.read()
+    try:
+        request = json.loads(raw)
+    except ValueError as e:
+        response = {
+            "agent": AGENT,
+            "error": f"malformed request: not JSON: {e}",
+            "vantages": [],
+        }
+    else:
+        response = run_request(request)
+    sys.stdout.write(json.dumps(response) + "\n")
+    sys.stdout.flush()
+    return 2 if response.get("error") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
