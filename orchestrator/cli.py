@@ -152,6 +152,53 @@ def validate(lab_file: str) -> None:
                f"{len(lab.listeners)} listeners, {len(lab.expectations)} expectations)")
 
 
+@main.command()
+@click.option("--lab", "lab_name", help="The running lab (default: the only one).")
+@click.option("--from", "vantage", required=True, help="host, a service, @NET or @outside.")
+@click.option("--proto", "kind", type=click.Choice(["tcp", "udp", "http", "icmp"]), default="tcp", show_default=True)
+@click.argument("target")
+@reports_errors
+def probe(lab_name: str | None, vantage: str, kind: str, target: str) -> None:
+    """Dial TARGET from one vantage of a running lab (telnet/ping, from inside the namespace)."""
+    from . import ondemand
+
+    answer = ondemand.probe(lab_name, vantage, target, kind)
+    r, cell = answer.result, answer.cell
+    where = f"{cell.address}:{cell.port}" if kind != "icmp" else cell.address
+    latency = f" in {r['latency_ms']:.2f} ms" if r.get("latency_ms") is not None else ""
+    label = cell.target.rsplit(":", 1)[0] if kind == "icmp" else cell.target
+    click.echo(f"{vantage} -> {label} ({kind} {where}): {r.get('state')}{latency}")
+    for key in ("status", "banner", "detail"):
+        if r.get(key):
+            click.echo(f"  {key}: {str(r[key]).strip()[:200]}")
+    if answer.verdict is not None:
+        click.echo(f"  expected {cell.expected} ({answer.verdict}): {cell.reason}")
+    sys.exit(EXIT_FAILED_CELLS if answer.verdict not in (None, "pass") else EXIT_OK)
+
+
+@main.command()
+@click.option("--lab", "lab_name", help="The running lab (default: the only one).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.argument("member", required=False)
+@reports_errors
+def sockets(lab_name: str | None, fmt: str, member: str | None) -> None:
+    """Listening sockets with their process, per namespace of a running lab (netstat/lsof)."""
+    import json
+
+    from . import ondemand
+
+    inventory = ondemand.sockets(lab_name, member)
+    if fmt == "json":
+        click.echo(json.dumps(inventory, indent=2, sort_keys=True))
+        return
+    for namespace, socks in inventory.items():
+        click.echo(f"{namespace}:")
+        for s in socks:
+            addr = f"[{s['address']}]" if ":" in s["address"] else s["address"]
+            owner = f"pid {s['pid']} {s.get('command') or ''}".strip() if s.get("pid") else "-"
+            click.echo(f"  {s['proto']:<4} {addr + ':' + str(s['port']):<28} {owner[:90]}")
+
+
 @main.group()
 def toolbox() -> None:
     """The looplab/toolbox image (built locally, no registry needed)."""

@@ -211,29 +211,34 @@ def _apply_expectations(cells: list[PlannedCell], lab: Lab, state: LabState) -> 
                 reason = f"{why} (the model alone says {derived.expected}: {derived.reason})"
             out[i] = replace(derived, expected=exp.state, accepted=frozenset({exp.state}), reason=reason)
         else:
-            cell = _explicit_cell(exp, lab, state)
+            cell = cell_for_target(exp.vantage, exp.target, exp.proto, lab, state)
             index[key] = len(out)
             out.append(replace(cell, expected=exp.state, accepted=frozenset({exp.state}), reason=why))
     return out
 
 
-def _explicit_cell(exp: Expectation, lab: Lab, state: LabState) -> PlannedCell:
-    name, _, port_text = exp.target.rpartition(":")
+def cell_for_target(vantage: str, target: str, proto: str, lab: Lab, state: LabState) -> PlannedCell:
+    """Resolve `target` as dialled from `vantage`; the model's expectation where it has one
+    (an empty `accepted` means the model says nothing about this cell)."""
+    name, _, port_text = target.rpartition(":")
     port = int(port_text)
-    namespace = state.namespace_of(exp.vantage)
+    namespace = state.namespace_of(vantage)
     if name in ("127.0.0.1", "[::1]"):
-        address = name.strip("[]")
-        return PlannedCell(exp.vantage, exp.target, exp.proto, "explicit", address, port, "", frozenset(), "")
+        here = _listeners_in(lab, state, namespace)
+        cell = _loopback_cell(vantage, namespace, here, lab.listeners, state, name.strip("[]"), port, proto)
+        return replace(cell, target=target, kind="explicit")
     if name == "host":
-        return PlannedCell(exp.vantage, exp.target, exp.proto, "explicit", _host_address(state, namespace),
-                           port, "", frozenset(), "")
+        return PlannedCell(vantage, target, proto, "explicit", _host_address(state, namespace), port, "",
+                           frozenset(), "")
     owner = state.namespace_of(name)
     if owner == HOST:
         address = _host_address(state, namespace)
-        return PlannedCell(exp.vantage, exp.target, exp.proto, "explicit", address, port, "", frozenset(), "")
-    cell = _network_cell(exp.vantage, owner, _listeners_in(lab, state, owner), state, port, exp.proto,
-                         exp.target, "explicit")
-    return cell
+        return PlannedCell(vantage, target, proto, "explicit", address, port, "", frozenset(), "")
+    return _network_cell(vantage, owner, _listeners_in(lab, state, owner), state, port, proto, target, "explicit")
+
+
+def lookup(planned: Iterable[PlannedCell], vantage: str, target: str, proto: str) -> PlannedCell | None:
+    return next((c for c in planned if (c.vantage, c.target, c.proto) == (vantage, target, proto)), None)
 
 
 def _host_address(state: LabState, namespace: str) -> str:

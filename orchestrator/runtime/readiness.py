@@ -30,22 +30,13 @@ def _url(lst: Listener) -> str:
 def wait_ready(client: docker.DockerClient, lab: Lab, state: LabState, launcher: Launcher, *,
                timeout_s: float, progress: Callable[[str], None]) -> None:
     """Poll socket inventories until all declared listeners appear; record inventories and ::1 facts."""
-    namespaces = sorted({HOST, *(m.namespace for m in state.members.values())})
+    namespaces = all_namespaces(state)
     expected = {ns: [lst for lst in lab.listeners if state.namespace_of(lst.service) == ns] for ns in namespaces}
     pending = set(namespaces)
     deadline = time.monotonic() + timeout_s
     pause = _FIRST_POLL_S
     while True:
-        batches = [Batch(ns, state.netns_pid(ns), _container(state, ns), [{"id": "inventory", "kind": "sockets"}])
-                   for ns in sorted(pending)]
-        outcomes = launcher.run(batches, deadline_s=max(10.0, timeout_s))
-        for ns in list(pending):
-            outcome = outcomes.get(ns)
-            if outcome is None or outcome.error or not outcome.results:
-                continue
-            result = outcome.results[0]
-            state.sockets[ns] = list(result.get("sockets") or [])
-            state.ipv6_loopback[ns] = bool(result.get("ipv6_loopback"))
+        for ns in take_inventory(state, launcher, sorted(pending)):
             if all(_seen(lst, state.sockets[ns]) for lst in expected[ns]):
                 pending.discard(ns)
         if not pending:
@@ -58,6 +49,24 @@ def wait_ready(client: docker.DockerClient, lab: Lab, state: LabState, launcher:
         progress(f"waiting for {len(missing)} listener(s): " + ", ".join(f"{x.service} {_url(x)}" for x in missing[:3]))
         time.sleep(pause)
         pause = min(pause * 2, _MAX_POLL_S)
+
+
+def take_inventory(state: LabState, launcher: Launcher, namespaces: list[str]) -> list[str]:
+    """Read each namespace's listening sockets and ::1 status into `state`; returns those read."""
+    batches = [Batch(ns, state.netns_pid(ns), _container(state, ns), [{"id": "inventory", "kind": "sockets"}])
+               for ns in namespaces]
+    read = []
+    for ns, outcome in launcher.run(batches, deadline_s=30.0).items():
+        if outcome.error or not outcome.results or outcome.results[0].get("state") != "ok":
+            continue
+        state.sockets[ns] = list(outcome.results[0].get("sockets") or [])
+        state.ipv6_loopback[ns] = bool(outcome.results[0].get("ipv6_loopback"))
+        read.append(ns)
+    return read
+
+
+def all_namespaces(state: LabState) -> list[str]:
+    return sorted({HOST, *(m.namespace for m in state.members.values())})
 
 
 def _container(state: LabState, namespace: str) -> str | None:
