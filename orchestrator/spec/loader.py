@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, cast
 
 from orchestrator.errors import LabFileError
+from orchestrator.spec.firewall import read_firewall
 from orchestrator.spec.listeners import (
     DEFAULT_HOST_IP,
     is_ip,
@@ -58,7 +59,7 @@ RESERVED_NETWORK = "outside"  # `@outside` is looplab's own observer network
 _TOP_KEYS = ("name", "services", "networks", "x-looplab")
 _SERVICE_KEYS = (
     "image", "command", "entrypoint", "environment", "networks", "network_mode", "ports",
-    "expose", "cap_add", "healthcheck", "depends_on", "labels",
+    "expose", "cap_add", "healthcheck", "depends_on", "labels", "sysctls",
 )  # fmt: skip
 _SERVICE_IGNORED = (
     "restart", "container_name", "logging", "stop_grace_period", "stop_signal", "init",
@@ -146,7 +147,7 @@ class _LabReader(Reader):
                 DEFAULT_NETWORK, location=on_default[0].location
             )
         xl = self.mapping(("x-looplab",), top.get("x-looplab"))
-        self.keys(("x-looplab",), xl, ("probe", "expect", "listeners"))
+        self.keys(("x-looplab",), xl, ("probe", "expect", "listeners", "firewall"))
         services = self._with_listeners(services, xl.get("listeners"))
         expectations = self._expectations(xl.get("expect"), services, networks)
         return Lab(
@@ -156,6 +157,7 @@ class _LabReader(Reader):
             networks=tuple(networks.values()),
             expectations=expectations,
             probe=self._probe(xl.get("probe")),
+            firewall=read_firewall(self, xl.get("firewall"), {s.name for s in services}),
         )
 
     def _name(self, top: dict[str, Any], stem: str) -> str:
@@ -461,8 +463,17 @@ class _ServicesReader(Reader):
             labels=MappingProxyType(
                 self._pairs(at + ("labels",), conf.get("labels"), env=False)
             ),
+            sysctls=MappingProxyType(self._sysctls(at + ("sysctls",), conf.get("sysctls"))),
             location=self.loc(at),
         )
+
+    def _sysctls(self, at: KeyPath, value: Any) -> dict[str, str]:
+        """Only `net.*` sysctls: labs are about networking (e.g. enabling IPv6 on lo)."""
+        pairs = self._pairs(at, value, env=False)
+        for key in pairs:
+            if not key.startswith("net."):
+                self.fail(at + (key,), f"sysctl {key!r} is not supported (only net.*)")
+        return pairs
 
     def _network_mode(self, name: str, conf: dict[str, Any]) -> str | None:
         if "network_mode" not in conf:

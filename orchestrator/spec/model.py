@@ -35,12 +35,14 @@ class Location:
 
 @dataclass(frozen=True)
 class Listener:
-    """A socket a service is meant to listen on: bind address, port, protocol."""
+    """A socket a service listens on: declared in the lab, or discovered in its namespace."""
 
     service: str
     kind: ListenerKind
     address: str
     port: int
+    discovered: bool = False          # found in the socket inventory, not declared by the lab
+    process: str | None = None        # "pid 17 python3 ..." for discovered listeners
 
     @property
     def proto(self) -> Proto:
@@ -95,6 +97,7 @@ class Service:
     depends_on: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     listeners: tuple[Listener, ...] = ()
+    sysctls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     location: Location | None = None
 
     @property
@@ -127,6 +130,41 @@ class Expectation:
     location: Location | None = None
 
 
+FirewallAction = Literal["drop", "reject"]
+
+
+@dataclass(frozen=True)
+class FirewallRule:
+    """`x-looplab.firewall`: an iptables rule looplab adds to a service's namespace.
+
+    drop -> probes time out (filtered); reject -> TCP reset / ICMP port unreachable (closed).
+    `interface: lo` matches only traffic inside the namespace (its loopback and its own address).
+    """
+
+    service: str
+    action: FirewallAction
+    proto: Proto
+    port: int
+    chain: Literal["INPUT", "OUTPUT"] = "INPUT"
+    interface: str | None = None
+    location: Location | None = None
+
+    @property
+    def comment(self) -> str:
+        return f"looplab {self.location}" if self.location else "looplab"
+
+    def iptables_args(self) -> list[str]:
+        """Arguments after `iptables -w -A`."""
+        args = [self.chain]
+        if self.interface:
+            args += ["-i" if self.chain == "INPUT" else "-o", self.interface]
+        args += ["-p", self.proto, "--dport", str(self.port), "-m", "comment", "--comment", self.comment]
+        if self.action == "drop":
+            return [*args, "-j", "DROP"]
+        reject = "tcp-reset" if self.proto == "tcp" else "icmp-port-unreachable"
+        return [*args, "-j", "REJECT", "--reject-with", reject]
+
+
 @dataclass(frozen=True)
 class ProbeSettings:
     timeout_s: float = 1.0
@@ -142,6 +180,7 @@ class Lab:
     networks: tuple[Network, ...]
     expectations: tuple[Expectation, ...] = ()
     probe: ProbeSettings = ProbeSettings()
+    firewall: tuple[FirewallRule, ...] = ()
 
     def service(self, name: str) -> Service:
         for svc in self.services:

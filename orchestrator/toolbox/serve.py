@@ -66,7 +66,7 @@ class Listener:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.address, self.port))
             if kind == socket.SOCK_STREAM:
-                sock.listen(128)
+                sock.listen(socket.SOMAXCONN)  # a matrix bursts many connects at once
             sock.setblocking(False)
         except BaseException:
             sock.close()
@@ -126,6 +126,8 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             await writer.drain()
     except (ConnectionError, OSError):
         pass
+    except asyncio.CancelledError:  # shutdown with the connection open: end quietly
+        return
     finally:
         writer.close()
 
@@ -153,6 +155,8 @@ def _http_handler(name: str):
             await writer.drain()
         except (ConnectionError, OSError, TimeoutError, ValueError):
             pass
+        except asyncio.CancelledError:  # shutdown with the connection open: end quietly
+            return
         finally:
             writer.close()
 
@@ -196,7 +200,8 @@ async def _serve(listeners: list) -> None:
             servers.append(transport)
         else:
             handler = _echo if lis.scheme == "tcp" else _http_handler(lis.url)
-            servers.append(await asyncio.start_server(handler, sock=lis.sock))
+            # asyncio would listen() again with backlog 100: a matrix bursts past that and SYNs drop
+            servers.append(await asyncio.start_server(handler, sock=lis.sock, backlog=socket.SOMAXCONN))
         _say(f"serve: listening {lis.url}")
     try:
         await stop.wait()

@@ -409,7 +409,7 @@ def test_ignored_service_keys_warn(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "key, value",
     [("build", "."), ("volumes", "[/a:/b]"), ("dns", "1.1.1.1"), ("extra_hosts", "['a:1.2.3.4']"),
-     ("sysctls", "{}"), ("privileged", "true"), ("hostname", "h")],
+     ("ipc", "host"), ("privileged", "true"), ("hostname", "h")],
 )  # fmt: skip
 def test_unsupported_service_keys(tmp_path: Path, key: str, value: str) -> None:
     fails(
