@@ -123,10 +123,14 @@ def test_reset_by_eof_after_handshake(agent, oneshot):
     assert "EOF" in r["detail"]
 
 
-def test_grace_zero_reports_open_on_handshake(agent, oneshot):
-    server = oneshot("rst")
-    (r,) = run1(agent, tcp("r", server.port, grace=0))
-    assert r["state"] == "open"
+def test_grace_zero_reports_open_on_handshake(agent, oneshot, start_serve):
+    served = start_serve("tcp://127.0.0.1:0")
+    (held,) = run1(agent, tcp("h", served.port, grace=0))
+    assert held["state"] == "open"
+    # With no grace a reset right after the handshake is not waited for; it can still win
+    # the race on loopback (seen ~8%), so either answer is right, but never closed/filtered.
+    (r,) = run1(agent, tcp("r", oneshot("rst").port, grace=0))
+    assert r["state"] in ("open", "reset")
 
 
 def test_ipv6_loopback(agent, start_serve, free_port, ipv6_loopback):
