@@ -8,7 +8,10 @@ Rules (DESIGN.md, checked against the engine — see docs in README):
    listens on a non-loopback address (else the proxy accepts then resets); never open from @outside;
 4. a port published on 0.0.0.0 is open from @outside via its gateway;
 5. host-mode services live in the host's namespace;
-6. members of an internal network have no way out of it (filtered/unreachable).
+6. members of an internal network have no way out of it (filtered/unreachable);
+7. a declared firewall rule turns matching cells filtered (drop) or closed (reject).
+Listeners discovered in a namespace but not declared are expected to be reachable only from
+that namespace: open from anywhere else is exposed.
 Explicit `x-looplab.expect` entries override, and may add cells outside the derived matrix.
 """
 
@@ -22,6 +25,7 @@ from .runtime.state import HOST, OUTSIDE, LabState, Published
 from .spec.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Expectation, Lab, Listener
 
 NOT_REACHABLE = frozenset({"filtered", "unreachable"})
+NOT_OPEN = frozenset({"closed", "filtered", "unreachable", "open|filtered"})
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ def vantages(lab: Lab) -> list[str]:
 def plan(lab: Lab, state: LabState) -> list[PlannedCell]:
     """The derived matrix, then the explicit expectations applied on top."""
     cells = [*_loopback_cells(lab, state), *_network_cells(lab, state), *_published_cells(lab, state)]
-    return _apply_expectations(cells, lab, state)
+    return _apply_expectations(_apply_firewall(cells, lab, state), lab, state)
 
 
 # -- helpers on listeners ------------------------------------------------------
@@ -86,6 +90,10 @@ def _loopback_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
                 continue  # the host:P column probes the same socket
             for address in (LOOPBACK_V4, LOOPBACK_V6):
                 yield _loopback_cell(vantage, namespace, here, lab.listeners, state, address, port, proto)
+            if any(lst.port == port and lst.proto == proto for lst in here):
+                cell = _localhost_cell(vantage, namespace, here, lab.listeners, state, port, proto)
+                if cell is not None:
+                    yield cell
 
 
 def _loopback_cell(vantage: str, namespace: str, here: list[Listener], everywhere: tuple[Listener, ...],
@@ -103,6 +111,17 @@ def _loopback_cell(vantage: str, namespace: str, here: list[Listener], everywher
     if owners:
         why = f"rule 1: the listener on {port} is in {', '.join(owners)}'s namespace, not this one"
     return PlannedCell(vantage, target, proto, "loopback", address, port, "closed", frozenset({"closed"}), why)
+
+
+def _localhost_cell(vantage: str, namespace: str, here: list[Listener], everywhere: tuple[Listener, ...],
+                    state: LabState, port: int, proto: str) -> PlannedCell | None:
+    """`localhost:P` as a plain client dials it: the first address getaddrinfo hands out."""
+    order = state.localhost.get(namespace) or []
+    if not order:
+        return None
+    cell = _loopback_cell(vantage, namespace, here, everywhere, state, order[0], port, proto)
+    return replace(cell, target=f"localhost:{port}",
+                   reason=f"localhost resolves to {', '.join(order)} here (first is dialled); {cell.reason}")
 
 
 # -- rules 2 and 6: across lab networks ---------------------------------------
@@ -137,6 +156,11 @@ def _network_cell(vantage: str, owner: str, listeners: list[Listener], state: La
         via = f"shares network {net}"
     address = owner_nets[net]
     lst = _answering(listeners, port, proto, address)
+    if lst is not None and lst.discovered and namespace != owner:
+        return PlannedCell(vantage, target, proto, kind, address, port, "closed", NOT_OPEN,
+                           f"{owner} has an undeclared listener on {_label(lst.address, port)}"
+                           f" ({lst.process or 'process unknown'}); the lab does not declare it, so only "
+                           f"{owner}'s own namespace should reach it")
     if lst is not None:
         return PlannedCell(vantage, target, proto, kind, address, port, "open", frozenset({"open"}),
                            f"rule 2: {via}; {lst.service} listens on {_label(lst.address, port)}")
@@ -195,6 +219,49 @@ def _behind_publish(lab: Lab, state: LabState, pub: Published) -> tuple[str, str
     return "reset", f"nothing declared listens on {pub.service}'s port {pub.container_port}; the proxy resets"
 
 
+# -- rule 7: firewall rules declared in the lab ----------------------------------
+def _apply_firewall(cells: list[PlannedCell], lab: Lab, state: LabState) -> list[PlannedCell]:
+    if not lab.firewall:
+        return cells
+    out = []
+    for cell in cells:
+        target_ns = target_namespace(cell.vantage, cell.target, cell.kind, state)
+        rule = None
+        if target_ns is not None and cell.expected in ("open", "closed"):
+            rule = _matching_rule(lab, state, cell, state.namespace_of(cell.vantage), target_ns)
+        if rule is None:
+            out.append(cell)
+            continue
+        new = "filtered" if rule.action == "drop" else "closed"
+        out.append(replace(cell, expected=new, accepted=frozenset({new}),
+                           reason=f"rule 7: {rule.action} in {rule.service}'s {rule.chain} "
+                                  f"({' '.join(rule.iptables_args())}), declared at {rule.location}"))
+    return out
+
+
+def target_namespace(vantage: str, target: str, kind: str, state: LabState) -> str | None:
+    """The namespace whose sockets answer a cell; None for published ports (the host's proxy)."""
+    name = target.rpartition(":")[0]
+    if kind == "published" or name == "host":
+        return None
+    if name in ("127.0.0.1", "[::1]", "localhost"):
+        return state.namespace_of(vantage)
+    return state.namespace_of(name) if name in state.members else None
+
+
+def _matching_rule(lab: Lab, state: LabState, cell: PlannedCell, vantage_ns: str, target_ns: str):  # noqa: ANN202
+    local = vantage_ns == target_ns   # traffic inside one namespace goes through lo
+    for rule in lab.firewall:
+        if rule.proto != cell.proto or rule.port != cell.port:
+            continue
+        here = state.namespace_of(rule.service)
+        if (rule.chain == "INPUT" and here != target_ns) or (rule.chain == "OUTPUT" and here != vantage_ns):
+            continue
+        if rule.interface is None or (rule.interface == "lo") == local:
+            return rule
+    return None
+
+
 # -- explicit expectations ------------------------------------------------------
 def _apply_expectations(cells: list[PlannedCell], lab: Lab, state: LabState) -> list[PlannedCell]:
     index = {(c.vantage, c.target, c.proto): i for i, c in enumerate(cells)}
@@ -227,6 +294,13 @@ def cell_for_target(vantage: str, target: str, proto: str, lab: Lab, state: LabS
         here = _listeners_in(lab, state, namespace)
         cell = _loopback_cell(vantage, namespace, here, lab.listeners, state, name.strip("[]"), port, proto)
         return replace(cell, target=target, kind="explicit")
+    if name == "localhost":
+        here = _listeners_in(lab, state, namespace)
+        cell = _localhost_cell(vantage, namespace, here, lab.listeners, state, port, proto)
+        if cell is None:
+            return PlannedCell(vantage, target, proto, "explicit", LOOPBACK_V4, port, "unreachable",
+                               frozenset({"unreachable"}), "localhost is not in this namespace's /etc/hosts")
+        return replace(cell, kind="explicit")
     if name == "host":
         return PlannedCell(vantage, target, proto, "explicit", _host_address(state, namespace), port, "",
                            frozenset(), "")

@@ -5,18 +5,22 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import docker
 
+from .diagnose import diagnose
+from .discovery import with_discovered
 from .errors import LooplabError
 from .plan import plan
 from .probes.launchers import make_launcher
 from .probing import run_matrix
-from .report.model import Report
+from .report.model import Cell, Report
 from .runtime import labels as L
 from .runtime.engine import connect, engine_info
+from .runtime.facts import FactFinder
+from .runtime.firewall import apply_firewall
 from .runtime.interrupts import signals_deferred, signals_raise
 from .runtime.lifecycle import LabRunner, check_host_ports, check_images, remove_labelled
 from .runtime.readiness import wait_ready
@@ -71,12 +75,13 @@ def _start(path: str, opts: RunOptions, *, keep: bool) -> StartedLab:
     try:
         with signals_raise():
             state = runner.start()
+            apply_firewall(lab, state)
             opts.progress("waiting for listeners")
             wait_ready(client, lab, state, launcher, timeout_s=lab.probe.ready_timeout_s, progress=opts.progress)
     except BaseException:
         _teardown(runner, opts)
         raise
-    return StartedLab(lab, state, client, runner, version, warnings)
+    return StartedLab(with_discovered(lab, state), state, client, runner, version, warnings)
 
 
 def _teardown(runner: LabRunner, opts: RunOptions) -> None:
@@ -94,11 +99,23 @@ def check(path: str, opts: RunOptions) -> Report:
             planned = plan(lab_run.lab, lab_run.state)
             opts.progress(f"probing {len(planned)} cells")
             cells = run_matrix(planned, lab_run.state, lab_run.lab.probe, make_launcher(opts.launcher), lab_run.lab)
+            if any(not c.passed for c in cells):
+                opts.progress("diagnosing failing cells")
+                cells = explain(cells, FactFinder(lab_run.client, lab_run.lab, lab_run.state))
     finally:
         _teardown(lab_run.runner, opts)
     return Report(lab=lab_run.lab.name, engine_kind="docker", engine_version=lab_run.engine_version,
                   cells=tuple(cells), run_id=lab_run.state.run_id,
                   duration_s=round(time.perf_counter() - started, 3), warnings=tuple(lab_run.warnings))
+
+
+def explain(cells: list[Cell], finder: FactFinder) -> list[Cell]:
+    """Attach a diagnosis to every failing cell."""
+    out = []
+    for cell in cells:
+        found = None if cell.passed else diagnose(finder.facts_for(cell))
+        out.append(replace(cell, diagnosis=str(found), cause=found.cause) if found else cell)
+    return out
 
 
 def up(path: str, opts: RunOptions) -> StartedLab:

@@ -11,10 +11,10 @@ _CELL_FIELDS = (  # (json key, Cell attribute); contract keys first, then extens
     ("from", "vantage"), ("to", "target"), ("proto", "proto"), ("address", "address"),
     ("port", "port"), ("state", "state"), ("expected", "expected"), ("verdict", "verdict"),
     ("latency_ms", "latency_ms"), ("diagnosis", "diagnosis"), ("reproduce", "reproduce"),
-    ("kind", "kind"), ("detail", "detail"), ("reason", "reason"),
+    ("kind", "kind"), ("detail", "detail"), ("reason", "reason"), ("cause", "cause"),
 )
 _CONTRACT_KEYS = frozenset(key for key, _ in _CELL_FIELDS[:11])
-_EXTENSION_DEFAULTS: dict[str, Any] = {"kind": "explicit", "detail": None, "reason": None}
+_EXTENSION_DEFAULTS: dict[str, Any] = {"kind": "explicit", "detail": None, "reason": None, "cause": None}
 
 
 def to_dict(report: Report) -> dict[str, Any]:

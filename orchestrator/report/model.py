@@ -29,6 +29,7 @@ class Cell:
     diagnosis: str | None = None   # why, for a failing cell
     reproduce: str | None = None   # a command that repeats this probe
     reason: str | None = None      # which rule of the isolation model set `expected`
+    cause: str | None = None       # short code of the diagnosis ("bound-to-loopback", "firewall", ...)
 
     @property
     def passed(self) -> bool:

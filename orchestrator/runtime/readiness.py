@@ -11,6 +11,7 @@ import docker.errors
 from ..errors import ReadinessError
 from ..probes.launchers import Batch, Launcher
 from ..spec.model import Lab, Listener
+from ..resolution import dial_order
 from .state import HOST, LabState
 
 _FIRST_POLL_S = 0.02
@@ -53,16 +54,24 @@ def wait_ready(client: docker.DockerClient, lab: Lab, state: LabState, launcher:
 
 def take_inventory(state: LabState, launcher: Launcher, namespaces: list[str]) -> list[str]:
     """Read each namespace's listening sockets and ::1 status into `state`; returns those read."""
-    batches = [Batch(ns, state.netns_pid(ns), _container(state, ns), [{"id": "inventory", "kind": "sockets"}])
+    batches = [Batch(ns, state.netns_pid(ns), _container(state, ns), _inventory_probes(state, ns))
                for ns in namespaces]
     read = []
     for ns, outcome in launcher.run(batches, deadline_s=30.0).items():
         if outcome.error or not outcome.results or outcome.results[0].get("state") != "ok":
             continue
-        state.sockets[ns] = list(outcome.results[0].get("sockets") or [])
-        state.ipv6_loopback[ns] = bool(outcome.results[0].get("ipv6_loopback"))
+        sockets, hosts = outcome.results[0], outcome.results[1]
+        state.sockets[ns] = list(sockets.get("sockets") or [])
+        state.ipv6_loopback[ns] = bool(sockets.get("ipv6_loopback"))
+        state.localhost[ns] = dial_order(list(hosts.get("addresses") or []), state.ipv6_loopback[ns])
         read.append(ns)
     return read
+
+
+def _inventory_probes(state: LabState, namespace: str) -> list[dict]:
+    pid = state.netns_pid(namespace)
+    return [{"id": "inventory", "kind": "sockets"},
+            {"id": "localhost", "kind": "resolve", "name": "localhost", "root": f"/proc/{pid}/root" if pid else "/"}]
 
 
 def all_namespaces(state: LabState) -> list[str]:

@@ -53,7 +53,7 @@ from orchestrator.spec.yaml_lines import (
 )
 
 DEFAULT_NETWORK = "default"
-RESERVED_SERVICE = "host"  # names the host vantage and `host:P` targets
+RESERVED_SERVICES = ("host", "localhost")  # the host vantage / `host:P`, and `localhost:P` targets
 RESERVED_NETWORK = "outside"  # `@outside` is looplab's own observer network
 
 _TOP_KEYS = ("name", "services", "networks", "x-looplab")
@@ -356,7 +356,7 @@ class _LabReader(Reader):
         if not sep or not host:
             self.fail(
                 at,
-                f"malformed target {text!r} (expected 127.0.0.1:P, [::1]:P, SERVICE:P or host:P)",
+                f"malformed target {text!r} (expected 127.0.0.1:P, [::1]:P, localhost:P, SERVICE:P or host:P)",
             )
         try:
             port = parse_port(port_text)
@@ -370,7 +370,7 @@ class _LabReader(Reader):
                     at, f"target {text!r}: only [::1] may be dialled as an IPv6 literal"
                 )
             return f"[::1]:{port}"
-        if host == "127.0.0.1" or host == "host" or host in services:
+        if host in ("127.0.0.1", "host", "localhost") or host in services:
             return f"{host}:{port}"
         if is_ip(host):
             self.fail(
@@ -398,10 +398,10 @@ class _ServicesReader(Reader):
             self.fail(("services",), "no services defined")
         for name in body:
             self.safe_name(("services", name), name, "service")
-            if name == RESERVED_SERVICE:
+            if name in RESERVED_SERVICES:
                 self.fail(
                     ("services", name),
-                    f"service name {name!r} is reserved (it names the host vantage)",
+                    f"service name {name!r} is reserved (it names the host or the loopback in targets)",
                 )
         self.names = tuple(body)
         services = [self.service(name, body[name]) for name in body]

@@ -24,7 +24,7 @@ def test_contract_keys_and_order() -> None:
     data = json.loads(text)
     assert list(data) == ["schema", "lab", "engine", "cells", "summary", "run_id", "duration_s", "warnings"]
     assert data["engine"] == {"kind": "docker", "version": "28.2.2"}
-    assert list(data["cells"][0]) == CONTRACT_CELL + ["kind", "detail", "reason"]
+    assert list(data["cells"][0]) == CONTRACT_CELL + ["kind", "detail", "reason", "cause"]
     assert data["summary"] == {"cells": 7, "pass": 5, "fail": 2, "exposed": 1, "broken": 1}
     exposed = data["cells"][4]
     assert (exposed["from"], exposed["to"], exposed["state"], exposed["verdict"]) == (
@@ -51,7 +51,7 @@ def test_contract_only_document_parses() -> None:
     for key in ("run_id", "duration_s", "warnings"):
         del data[key]
     for cell in data["cells"]:
-        for key in ("kind", "detail", "reason"):
+        for key in ("kind", "detail", "reason", "cause"):
             del cell[key]
     r = parse_report(json.dumps(data))
     assert r.cells[0].kind == "explicit" and r.run_id is None and r.warnings == ()

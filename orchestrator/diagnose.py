@@ -1,0 +1,194 @@
+"""Why a cell is what it is: pure rules over facts gathered from the namespaces.
+
+Each rule looks at one cause and returns a Diagnosis (cause, what was found, a fix) or None;
+the first rule that recognises the cell wins. Facts are collected by runtime/facts.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .runtime.firewall import FirewallEntry
+from .spec.model import is_loopback
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What is known about one probe: the cell and the namespaces on both ends."""
+
+    vantage: str
+    target: str
+    proto: str
+    kind: str
+    address: str
+    port: int
+    state: str
+    expected: str
+    verdict: str
+    vantage_ns: str
+    target_ns: str | None                   # None: a port published on the host
+    target_sockets: tuple[dict, ...] = ()    # listening sockets in target_ns
+    firewall: tuple[FirewallEntry, ...] = () # rules in target_ns (INPUT) and vantage_ns (OUTPUT)
+    bind_errors: tuple[str, ...] = ()        # log lines of target_ns's processes that failed to bind
+    shared_networks: tuple[str, ...] = ()
+    vantage_networks: tuple[str, ...] = ()
+    target_networks: tuple[str, ...] = ()
+    ipv6_loopback: bool = False              # does the vantage's namespace have ::1
+    published_to: int | None = None          # container port behind a published host port
+    localhost_order: tuple[str, ...] = ()    # addresses `localhost` resolves to in the vantage, in order
+    discovered: bool = False                 # the answering listener was not declared by the lab
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    cause: str
+    found: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.found} Fix: {self.fix}"
+
+
+def _sock(s: dict) -> str:
+    addr = f"[{s['address']}]" if ":" in s["address"] else s["address"]
+    owner = f" (pid {s['pid']} {s.get('command') or ''}".rstrip() + ")" if s.get("pid") else ""
+    return f"{s['proto']} {addr}:{s['port']}{owner}"
+
+
+def _on_port(facts: Facts, port: int) -> list[dict]:
+    return [s for s in facts.target_sockets if s["port"] == port and s["proto"] == facts.proto]
+
+
+def firewall_rule(f: Facts) -> Diagnosis | None:
+    hits = [e for e in f.firewall if (e.dport in (None, f.port)) and (e.proto in (None, f.proto))
+            and (e.drops or e.rejects)]
+    if not hits or f.state not in ("filtered", "closed"):
+        return None
+    rule = max(hits, key=lambda e: e.packets)
+    verb = "drops" if rule.drops else "rejects"
+    return Diagnosis("firewall",
+                     f"a firewall rule {verb} this traffic: {rule.tool} {rule.table}/{rule.chain} `{rule.spec}` "
+                     f"({rule.packets} packets matched).",
+                     "remove the rule, or expect "
+                     f"{'filtered' if rule.drops else 'closed'} here if the rule is intended.")
+
+
+def port_conflict(f: Facts) -> Diagnosis | None:
+    lines = [ln for ln in f.bind_errors if f":{f.port}" in ln]
+    if not lines:
+        return None
+    holders = _on_port(f, f.port)
+    held = f"; the port is held by {_sock(holders[0])}" if holders else ""
+    return Diagnosis("port-conflict", f"port conflict: a second listener could not bind: {lines[0].strip()}{held}.",
+                     "give one of the two services another port, or stop the process holding it.")
+
+
+def proxy_reset(f: Facts) -> Diagnosis | None:
+    if f.kind != "published" or f.state != "reset":
+        return None
+    behind = _on_port(f, f.published_to or 0)
+    bound = [s for s in behind if is_loopback(s["address"])]
+    if bound:
+        return Diagnosis("proxy-reset",
+                         f"the host's proxy accepted and then reset: behind it the service listens on "
+                         f"{_sock(bound[0])}, its container's own loopback, not eth0.",
+                         "bind the service to 0.0.0.0 inside the container (publishing stays on 127.0.0.1).")
+    return Diagnosis("proxy-reset",
+                     f"the host's proxy accepted and then reset: nothing listens on container port {f.published_to}.",
+                     "start the service, or publish the port it really listens on.")
+
+
+def ipv6_trap(f: Facts) -> Diagnosis | None:
+    dialled_v6 = ":" in f.address
+    if f.target.startswith("localhost:") and f.localhost_order:
+        first = f.localhost_order[0]
+        v4_only = [s for s in _on_port(f, f.port) if ":" not in s["address"]]
+        if ":" in first and v4_only:
+            return Diagnosis("localhost-ipv6",
+                             f"`localhost` resolves to {', '.join(f.localhost_order)} here, ::1 first, while the "
+                             f"service listens on {_sock(v4_only[0])} (IPv4 only).",
+                             "dial 127.0.0.1 explicitly, or make the service listen on [::] too.")
+    if dialled_v6 and not f.ipv6_loopback and f.state == "unreachable":
+        return Diagnosis("ipv6-disabled", "IPv6 is disabled in this namespace (lo has no ::1), as Docker does by "
+                         "default, though /etc/hosts still maps localhost to ::1.",
+                         "dial 127.0.0.1, or enable IPv6 (sysctls: net.ipv6.conf.lo.disable_ipv6=0).")
+    if dialled_v6 and f.state == "closed":
+        v4 = [s for s in _on_port(f, f.port) if ":" not in s["address"]]
+        if v4:
+            return Diagnosis("ipv6-mismatch", f"the service listens on {_sock(v4[0])} (IPv4 only); ::1 is IPv6.",
+                             "listen on [::] (dual-stack) or dial 127.0.0.1.")
+    return None
+
+
+def bound_to_loopback(f: Facts) -> Diagnosis | None:
+    if f.state != "closed" or is_loopback(f.address):
+        return None
+    bound = [s for s in _on_port(f, f.port) if is_loopback(s["address"])]
+    if not bound:
+        return None
+    return Diagnosis("bound-to-loopback",
+                     f"a listener exists but is bound to its namespace's loopback: {_sock(bound[0])}; "
+                     f"{f.address} is not an address it listens on.",
+                     "bind 0.0.0.0 (or the service's own address) if others should reach it; expect closed if not.")
+
+
+def nothing_listening(f: Facts) -> Diagnosis | None:
+    if f.state != "closed" or f.target_ns is None or _on_port(f, f.port):
+        return None
+    others = sorted({s["port"] for s in f.target_sockets if s["proto"] == f.proto and s["address"] != "127.0.0.11"})
+    if others:
+        near = min(others, key=lambda p: abs(p - f.port))
+        sock = next(s for s in f.target_sockets if s["port"] == near and s["proto"] == f.proto)
+        return Diagnosis("wrong-port", f"nothing listens on {f.port}/{f.proto} in {f.target_ns}; it listens on "
+                         f"{', '.join(map(str, others))} — nearest {_sock(sock)}.",
+                         f"dial {near}, or move the listener to {f.port}.")
+    return Diagnosis("nothing-listening", f"nothing listens on {f.port}/{f.proto} in {f.target_ns}'s namespace.",
+                     "start the service (check its logs), or fix the port.")
+
+
+def no_shared_network(f: Facts) -> Diagnosis | None:
+    if f.state not in ("filtered", "unreachable") or f.shared_networks or f.kind == "published":
+        return None
+    if f.target_ns is None or f.target_ns == f.vantage_ns or f.vantage_ns == "host":
+        return None
+    mine = ", ".join(f.vantage_networks) or "no network"
+    theirs = ", ".join(f.target_networks) or "no network"
+    return Diagnosis("no-shared-network", f"{f.vantage} ({mine}) and {f.target_ns} ({theirs}) share no network: "
+                     "isolation by design.",
+                     "attach both to one network if they should talk; expect filtered if not.")
+
+
+def exposed(f: Facts) -> Diagnosis | None:
+    if f.verdict != "exposed":
+        return None
+    listening = [s for s in _on_port(f, f.port) if not is_loopback(s["address"])]
+    who = _sock(listening[0]) if listening else f"port {f.port}"
+    via = f" via {', '.join(f.shared_networks)}" if f.shared_networks else ""
+    if f.discovered:
+        return Diagnosis("undeclared-listener", f"an undeclared listener {who} is reachable from {f.vantage}{via}.",
+                         "bind it to 127.0.0.1 if it is a debug port, or declare it in x-looplab.listeners.")
+    return Diagnosis("exposed", f"{who} is reachable from {f.vantage}{via}, which the lab says must not reach it.",
+                     "bind the service to loopback, move it off the shared network, or correct the expectation.")
+
+
+def probe_error(f: Facts) -> Diagnosis | None:
+    if f.state != "error":
+        return None
+    return Diagnosis("probe-error", f"the probe could not run: {f.detail or 'no detail'}.",
+                     "check that the vantage's container is running and the launcher can enter it.")
+
+
+RULES: tuple[Callable[[Facts], Diagnosis | None], ...] = (
+    probe_error, firewall_rule, port_conflict, proxy_reset, ipv6_trap, exposed,
+    bound_to_loopback, nothing_listening, no_shared_network,
+)
+
+
+def diagnose(facts: Facts) -> Diagnosis | None:
+    for rule in RULES:
+        found = rule(facts)
+        if found is not None:
+            return found
+    return None
