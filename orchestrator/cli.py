@@ -178,6 +178,32 @@ def probe(lab_name: str | None, vantage: str, kind: str, target: str) -> None:
 
 @main.command()
 @click.option("--lab", "lab_name", help="The running lab (default: the only one).")
+@click.option("--from", "vantage", required=True, help="host, a service, @NET or @outside.")
+@click.option("--proto", "kind", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True)
+@click.argument("target")
+@reports_errors
+def diagnose(lab_name: str | None, vantage: str, kind: str, target: str) -> None:
+    """Probe TARGET from one vantage of a running lab and explain why it is what it is."""
+    from . import ondemand
+
+    answer, found = ondemand.diagnose(lab_name, vantage, target, kind)
+    r, cell = answer.result, answer.cell
+    click.echo(f"{vantage} -> {cell.target} ({kind} {cell.address}:{cell.port}): {r.get('state')}"
+               + (f", expected {cell.expected} ({answer.verdict})" if answer.verdict else ""))
+    if cell.reason:
+        click.echo(f"  model:     {cell.reason}")
+    if r.get("detail"):
+        click.echo(f"  detail:    {r['detail']}")
+    if found is not None:
+        click.echo(f"  cause:     {found.cause}")
+        click.echo(f"  found:     {found.found}")
+        click.echo(f"  fix:       {found.fix}")
+    else:
+        click.echo("  cause:     nothing unusual: the model explains this cell")
+
+
+@main.command()
+@click.option("--lab", "lab_name", help="The running lab (default: the only one).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.argument("member", required=False)
 @reports_errors
@@ -197,6 +223,74 @@ def sockets(lab_name: str | None, fmt: str, member: str | None) -> None:
             addr = f"[{s['address']}]" if ":" in s["address"] else s["address"]
             owner = f"pid {s['pid']} {s.get('command') or ''}".strip() if s.get("pid") else "-"
             click.echo(f"  {s['proto']:<4} {addr + ':' + str(s['port']):<28} {owner[:90]}")
+
+
+@main.command()
+@click.option("--lab", "lab_name", help="The running lab (default: the only one).")
+@click.option("--from", "vantage", required=True, help="host, a service, @NET or @outside.")
+@click.option("--ports", "ports", default="1-65535", show_default=True, help="Ports and ranges: 22,80,8000-8100.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.argument("address")
+@reports_errors
+def scan(lab_name: str | None, vantage: str, ports: str, fmt: str, address: str) -> None:
+    """TCP connect scan of ADDRESS from one vantage of a running lab (like nmap -sT).
+
+    ADDRESS: 127.0.0.1, ::1, a service or observer of the lab, `host`, or a lab address or
+    gateway; anything outside the lab is refused. Open = the handshake completed.
+    """
+    import json
+
+    from . import ondemand
+
+    answer = ondemand.scan(lab_name, vantage, address, ports)
+    if fmt == "json":
+        click.echo(json.dumps(answer, indent=2, sort_keys=True))
+        return
+    for line in _scan_lines(answer):
+        click.echo(line)
+
+
+def _scan_lines(a: dict) -> list[str]:
+    """The table rendering of `ondemand.scan`'s answer: open ports first, then the counts."""
+    shown = a["target"] if a["target"] == a["address"] else f"{a['target']} ({a['address']})"
+    lines = [f"{a['from']} -> {shown}: tcp connect scan of {a['ports_total']} port(s) [{a['ports']}]"]
+    owners: dict[int, list[dict]] = {}
+    for o in a["owners"] or []:
+        owners.setdefault(o["port"], []).append(o)
+    if a["open"]:
+        lines.append(f"  {'PORT':<7}{'LISTENER':<28}PROCESS")
+    for port in a["open"]:
+        found = owners.get(port) or [None]
+        for o in found:
+            if o is None:
+                listener, process = ("?" if a["owners"] is None else "-"), ""
+            else:
+                host = f"[{o['address']}]" if ":" in o["address"] else o["address"]
+                listener = f"{host}:{port}"
+                process = f"pid {o['pid']} {o.get('command') or ''}".strip() if o.get("pid") else "-"
+            lines.append(f"  {port:<7}{listener:<28}{process[:90]}".rstrip())
+    if not a["open"]:
+        lines.append("  no open port")
+    if a["owners"] is None and a["open"]:
+        lines.append("  (no socket inventory for this address's namespace: processes unknown)")
+    counts = f"{len(a['open'])} open, {a['closed_count']} closed, {a['filtered_count']} filtered"
+    errors = sum(a["errors"].values())
+    if errors:
+        counts += f", {errors} error(s)"
+    lines.append(f"{counts} · {a['scanned']} of {a['ports_total']} port(s) in {a['seconds']:.2f}s "
+                 f"({a['elapsed_s']:.2f}s in all)")
+    if a["filtered"]:
+        more = a["filtered_count"] - min(len(a["filtered"]), 20)
+        listed = ", ".join(str(p) for p in a["filtered"][:20]) + (f" and {more} more" if more > 0 else "")
+        reasons = "; ".join(f"{why}: {n}" for why, n in a["filtered_reasons"].items())
+        lines.append(f"  filtered: {listed} ({reasons})")
+    for why, n in a["errors"].items():
+        lines.append(f"  error: {why} ({n} port(s))")
+    if a["unreachable"]:
+        lines.append(f"  unreachable: {a['unreachable']}; the scan stopped")
+    if a["self_connects"]:
+        lines.append(f"  ({a['self_connects']} TCP self-connect(s) discarded and re-dialled)")
+    return lines
 
 
 @main.group()

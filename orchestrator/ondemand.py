@@ -1,21 +1,28 @@
-"""Commands on a lab left running by `looplab up`: one probe, socket inventories."""
+"""Commands on a lab left running by `looplab up`: one probe, socket inventories, a port scan."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+import docker
+
+from .diagnose import Diagnosis
+from .diagnose import diagnose as explain_cell
+from .discovery import with_discovered
 from .errors import LooplabError
 from .plan import PlannedCell, cell_for_target, lookup, plan, vantages
-from .probes.launchers import Batch, make_launcher
-from .report.model import verdict_for
-from .runtime.attach import AttachedLab, attach
+from .probes.launchers import Batch, Launcher, make_launcher
+from .report.model import Cell, verdict_for
+from .runtime.attach import attach
 from .runtime.engine import connect
+from .runtime.facts import FactFinder
 from .runtime.readiness import all_namespaces, take_inventory
-from .runtime.state import HOST
+from .runtime.state import HOST, LabState
+from .spec.model import Lab
 
 PROBE_KINDS = ("tcp", "udp", "http", "icmp")
-_TARGET = re.compile(r"^(?P<name>\[::1\]|127\.0\.0\.1|host|[A-Za-z0-9][A-Za-z0-9_.-]*)(?::(?P<port>\d{1,5}))?$")
+_TARGET = re.compile(r"^(?P<name>\[::1\]|127\.0\.0\.1|[A-Za-z0-9][A-Za-z0-9_.-]*)(?::(?P<port>\d{1,5}))?$")
 
 
 @dataclass(frozen=True)
@@ -25,27 +32,37 @@ class ProbeAnswer:
     verdict: str | None          # None when the model has no expectation for this cell
 
 
-def _running(lab_name: str | None) -> tuple[AttachedLab, object]:
+@dataclass(frozen=True)
+class Running:
+    """A running lab with fresh socket inventories (and its discovered listeners)."""
+
+    lab: Lab
+    state: LabState
+    client: docker.DockerClient
+    launcher: Launcher
+
+
+def _running(lab_name: str | None) -> Running:
     client = connect()
     attached = attach(client, lab_name)
     launcher = make_launcher("setns")
     take_inventory(attached.state, launcher, all_namespaces(attached.state))
-    return attached, launcher
+    return Running(with_discovered(attached.lab, attached.state), attached.state, client, launcher)
 
 
-def _check_vantage(attached: AttachedLab, vantage: str) -> None:
+def _check_vantage(attached: Running, vantage: str) -> None:
     known = vantages(attached.lab)
     if vantage not in known:
         raise LooplabError(f"unknown vantage {vantage!r}; this lab has: {', '.join(known)}")
 
 
-def parse_target(text: str, kind: str, attached: AttachedLab) -> str:
+def parse_target(text: str, kind: str, attached: Running) -> str:
     """Normalise TARGET (NAME[:PORT]); the port may be left out only for icmp."""
     m = _TARGET.match(text)
     if not m:
-        raise LooplabError(f"target {text!r}: write 127.0.0.1:P, [::1]:P, SERVICE:P or host:P")
+        raise LooplabError(f"target {text!r}: write 127.0.0.1:P, [::1]:P, localhost:P, SERVICE:P or host:P")
     name, port = m.group("name"), m.group("port")
-    if name not in ("127.0.0.1", "[::1]", "host") and name not in {s.name for s in attached.lab.services}:
+    if name not in ("127.0.0.1", "[::1]", "host", "localhost") and name not in {s.name for s in attached.lab.services}:
         raise LooplabError(f"target {text!r}: no service {name!r} in lab {attached.lab.name}")
     if port is None:
         if kind != "icmp":
@@ -58,21 +75,24 @@ def parse_target(text: str, kind: str, attached: AttachedLab) -> str:
 
 def probe(lab_name: str | None, vantage: str, target: str, kind: str) -> ProbeAnswer:
     """Dial one target from one vantage, the way the matrix would, and judge it against the model."""
-    attached, launcher = _running(lab_name)
-    _check_vantage(attached, vantage)
-    target = parse_target(target, kind, attached)
+    return _probe(_running(lab_name), vantage, target, kind)
+
+
+def _probe(run: Running, vantage: str, target: str, kind: str) -> ProbeAnswer:
+    _check_vantage(run, vantage)
+    target = parse_target(target, kind, run)
     proto = "udp" if kind == "udp" else "tcp"
-    cell = lookup(plan(attached.lab, attached.state), vantage, target, proto) or \
-        cell_for_target(vantage, target, proto, attached.lab, attached.state)
-    settings = attached.lab.probe
+    cell = lookup(plan(run.lab, run.state), vantage, target, proto) or \
+        cell_for_target(vantage, target, proto, run.lab, run.state)
+    settings = run.lab.probe
     spec = {"id": "0", "kind": kind, "address": cell.address, "timeout": settings.timeout_s, "grace": settings.grace_s}
     if kind != "icmp":
         spec["port"] = cell.port
-    state = attached.state
+    state = run.state
     namespace = state.namespace_of(vantage)
     container = None if vantage == HOST else state.members[vantage].container_id
-    outcome = launcher.run([Batch(vantage, state.netns_pid(namespace), container, [spec])],
-                           deadline_s=settings.timeout_s + 30)[vantage]
+    outcome = run.launcher.run([Batch(vantage, state.netns_pid(namespace), container, [spec])],
+                               deadline_s=settings.timeout_s + 30)[vantage]
     if outcome.error:
         raise LooplabError(f"cannot probe from {vantage}: {outcome.error}")
     result = outcome.results[0]
@@ -80,12 +100,147 @@ def probe(lab_name: str | None, vantage: str, target: str, kind: str) -> ProbeAn
     return ProbeAnswer(cell, result, verdict_for(result.get("state", "error"), cell.accepted) if judged else None)
 
 
+def diagnose(lab_name: str | None, vantage: str, target: str, kind: str) -> tuple[ProbeAnswer, Diagnosis | None]:
+    """Probe one cell and explain why it is what it is (even when it passes)."""
+    run = _running(lab_name)
+    answer = _probe(run, vantage, target, kind)
+    p, r = answer.cell, answer.result
+    cell = Cell(vantage=p.vantage, target=p.target, proto=p.proto, kind=p.kind, address=p.address, port=p.port,
+                state=r.get("state", "error"), expected=p.expected, verdict=answer.verdict or "pass",
+                latency_ms=r.get("latency_ms"), detail=r.get("detail"), reason=p.reason)
+    return answer, explain_cell(FactFinder(run.client, run.lab, run.state).facts_for(cell))
+
+
 def sockets(lab_name: str | None, member: str | None) -> dict[str, list[dict]]:
     """Listening sockets per namespace (`ss -ltnup` from inside each), keyed by namespace owner."""
-    attached, _ = _running(lab_name)
+    attached = _running(lab_name)
     state = attached.state
     if member is not None:
         _check_vantage(attached, member)
         namespace = state.namespace_of(member)
         return {namespace: state.sockets.get(namespace, [])}
     return {ns: state.sockets.get(ns, []) for ns in all_namespaces(state)}
+
+
+# -- scan: every port of one address, from one vantage ----------------------------------------
+
+DEFAULT_SCAN_PORTS = "1-65535"
+_SCAN_ROUNDS_ALLOWANCE = 256     # sockets in flight assumed when bounding the agent's run time
+
+
+@dataclass(frozen=True)
+class ScanTarget:
+    text: str                    # as the user wrote it
+    address: str                 # the IP literal the agent dials
+    namespace: str | None        # the namespace that owns `address` (whose sockets answer), if known
+    why: str                     # why the address is allowed: loopback, a member's address, a gateway
+
+
+def parse_ports(spec: str) -> list[list[int]]:
+    """"1-65535", "22,80,8000-8100" -> [[lo, hi], ...] (inclusive, in the order written)."""
+    ranges: list[list[int]] = []
+    for part in (spec or "").split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d{1,5})(?:\s*-\s*(\d{1,5}))?", part)
+        if not m:
+            raise LooplabError(f"--ports {spec!r}: write ports and ranges like 22,80,8000-8100 (got {part!r})")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) else lo
+        if not 1 <= lo <= hi <= 65535:
+            raise LooplabError(f"--ports {spec!r}: {part!r} is not a range within 1-65535")
+        ranges.append([lo, hi])
+    return ranges
+
+
+def resolve_scan_target(attached: AttachedLab, vantage: str, text: str) -> ScanTarget:
+    """The address to scan for ADDRESS|NAME as seen from `vantage`, or a LooplabError.
+
+    Allowed: loopback addresses, the lab's container addresses and the gateways of the
+    lab's networks (safety: a scan never leaves the lab). Names: a lab service or
+    observer (its address from the vantage, as the matrix dials it), `host` (the
+    vantage's gateway, or 127.0.0.1 on the host), `localhost` is not guessed at.
+    """
+    import ipaddress
+
+    lab, state = attached.lab, attached.state
+    here = state.namespace_of(vantage)
+    raw = text.strip()
+    literal = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+    try:
+        ip = ipaddress.ip_address(literal)
+    except ValueError:
+        ip = None
+    if ip is None:
+        names = {s.name for s in lab.services} | set(state.members)
+        if raw != "host" and raw not in names:
+            raise LooplabError(f"scan target {text!r}: not an address, `host`, or a member of lab {lab.name} "
+                               f"({', '.join(sorted(names))})")
+        if raw != "host":
+            owner = state.namespace_of(raw)
+            if owner != HOST and not state.members[owner].addresses:
+                raise LooplabError(f"scan target {text!r}: {raw} has no address on a lab network "
+                                   f"(network_mode none?); scan 127.0.0.1 --from {raw} instead")
+        address = cell_for_target(vantage, f"{raw}:1", "tcp", lab, state).address
+        ip = ipaddress.ip_address(address)
+    address = str(ip)
+    if ip.is_loopback:
+        return ScanTarget(text, address, here, "a loopback address of the vantage")
+    for member in state.members.values():
+        if address in member.addresses.values():
+            return ScanTarget(text, address, member.namespace, f"the address of {member.name}")
+    for net in state.networks.values():
+        if address == net.gateway:
+            return ScanTarget(text, address, HOST, f"the gateway of network {net.name}")
+    raise LooplabError(f"refusing to scan {address}: it is not a loopback address, an address of lab "
+                       f"{lab.name} or one of its gateways (looplab scans nothing outside the lab)")
+
+
+def _owners(sockets: list[dict], address: str, port: int) -> list[dict]:
+    """The listening TCP sockets in an inventory that answer `address`:`port`."""
+    wanted = {address, "::"} if ":" in address else {address, "0.0.0.0", "::", f"::ffff:{address}"}
+    return [{"port": port, "address": s["address"], "pid": s.get("pid"), "command": s.get("command")}
+            for s in sockets if s.get("proto") == "tcp" and s.get("port") == port and s.get("address") in wanted]
+
+
+def scan(lab_name: str | None, vantage: str, address_or_name: str, ports_spec: str = DEFAULT_SCAN_PORTS) -> dict:
+    """TCP connect scan of one address from one vantage of a running lab (like `nmap -sT`).
+
+    The answer: the agent's counts (open, closed_count, filtered, ...), the address and
+    the namespace it belongs to, and `owners`: for each open port, the listening sockets
+    (with pid and command) from that namespace's inventory when it could be read.
+    Nothing is dialled before the target has passed the safety check.
+    """
+    import math
+    import time
+
+    t0 = time.perf_counter()
+    ranges = parse_ports(ports_spec)
+    client = connect()
+    attached = attach(client, lab_name)
+    _check_vantage(attached, vantage)
+    target = resolve_scan_target(attached, vantage, address_or_name)
+    state = attached.state
+    launcher = make_launcher("setns")
+    known = bool(target.namespace) and target.namespace in take_inventory(state, launcher, [target.namespace])
+    timeout = attached.lab.probe.timeout_s
+    spec = {"id": "scan", "kind": "scan", "address": target.address, "ports": ranges, "timeout": timeout}
+    total = sum(hi - lo + 1 for lo, hi in ranges)
+    deadline = 60.0 + timeout * math.ceil(total / _SCAN_ROUNDS_ALLOWANCE)
+    namespace = state.namespace_of(vantage)
+    container = None if vantage == HOST else state.members[vantage].container_id
+    outcome = launcher.run([Batch(vantage, state.netns_pid(namespace), container, [spec])],
+                           deadline_s=deadline)[vantage]
+    if outcome.error:
+        raise LooplabError(f"cannot scan from {vantage}: {outcome.error}")
+    result = outcome.results[0]
+    if result.get("state") != "ok":
+        raise LooplabError(f"scan from {vantage} of {target.address} failed: {result.get('detail')}")
+    sockets = state.sockets.get(target.namespace, []) if known else []
+    owners = [o for port in result["open"] for o in _owners(sockets, target.address, port)] if known else None
+    answer = {"schema": "looplab/scan@1", "lab": attached.lab.name, "from": vantage, "target": target.text,
+              "address": target.address, "allowed_as": target.why, "namespace": target.namespace,
+              "inventory": known, "ports": ports_spec, "timeout_s": timeout}
+    answer.update({k: v for k, v in result.items() if k not in ("id", "kind", "state", "detail", "address")})
+    answer["owners"] = owners
+    answer["elapsed_s"] = round(time.perf_counter() - t0, 3)
+    return answer

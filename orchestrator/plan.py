@@ -150,6 +150,9 @@ def _network_cell(vantage: str, owner: str, listeners: list[Listener], state: La
         shared = [n for n in owner_nets if n in mine]
         if not shared:
             net = next(iter(owner_nets))
+            if proto == "udp":   # a dropped datagram is silence, which UDP cannot tell from a quiet service
+                return PlannedCell(vantage, target, proto, kind, owner_nets[net], port, "open|filtered",
+                                   NOT_REACHABLE | {"open|filtered"}, _isolation_reason(state, namespace, owner))
             return PlannedCell(vantage, target, proto, kind, owner_nets[net], port, "filtered", NOT_REACHABLE,
                                _isolation_reason(state, namespace, owner))
         net = shared[0]

@@ -81,6 +81,8 @@ def _start(path: str, opts: RunOptions, *, keep: bool) -> StartedLab:
     except BaseException:
         _teardown(runner, opts)
         raise
+    for msg in state.warnings:
+        warn(msg)
     return StartedLab(with_discovered(lab, state), state, client, runner, version, warnings)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
@@ -99,7 +100,8 @@ class LabRunner:
         return L.resource_name(self.lab.name, self.run_id, member)
 
     def _labels(self, role: str, member: str) -> dict[str, str]:
-        return L.labels_for(self.lab.name, self.run_id, role, member, keep=self.keep, lab_file=self.lab.path)
+        return L.labels_for(self.lab.name, self.run_id, role, member, keep=self.keep,
+                            lab_file=os.path.abspath(self.lab.path))
 
     # -- start ---------------------------------------------------------------
     def start(self) -> LabState:
@@ -146,6 +148,7 @@ class LabRunner:
             network_mode=network_mode,
             port_bindings=port_bindings or None,
             cap_add=list(svc.cap_add) or None,
+            sysctls=dict(svc.sysctls) or None,
         )
         networking = None
         if svc.networks and network_mode == self._net_names.get(svc.networks[0].network):

@@ -40,6 +40,7 @@ def wait_ready(client: docker.DockerClient, lab: Lab, state: LabState, launcher:
         for ns in take_inventory(state, launcher, sorted(pending)):
             if all(_seen(lst, state.sockets[ns]) for lst in expected[ns]):
                 pending.discard(ns)
+        _give_up_on_bind_failures(client, state, expected, pending)
         if not pending:
             return
         _fail_if_exited(client, lab, state)
@@ -76,6 +77,33 @@ def _inventory_probes(state: LabState, namespace: str) -> list[dict]:
 
 def all_namespaces(state: LabState) -> list[str]:
     return sorted({HOST, *(m.namespace for m in state.members.values())})
+
+
+_BIND_FAILED = ("Address already in use", "EADDRINUSE", "Cannot assign requested address")
+
+
+def _give_up_on_bind_failures(client: docker.DockerClient, state: LabState,
+                              expected: dict[str, list[Listener]], pending: set[str]) -> None:
+    """A listener whose process logged that it could not bind will never appear: stop waiting
+    for it (the matrix and the diagnosis will show why) and say so once as a warning."""
+    for ns in list(pending):
+        missing = [lst for lst in expected[ns] if not _seen(lst, state.sockets.get(ns, []))]
+        failed = [line for member in state.members.values() if member.namespace == ns and member.role == "service"
+                  for line in _log_lines(client, member.container_id) if any(m in line for m in _BIND_FAILED)]
+        for lst in missing:
+            line = next((ln for ln in failed if _url(lst) in ln or f":{lst.port}" in ln), None)
+            if line is not None:
+                expected[ns] = [x for x in expected[ns] if x != lst]
+                state.warnings.append(f"{lst.service} {_url(lst)} never listened: {line.strip()[:200]}")
+        if all(_seen(lst, state.sockets.get(ns, [])) for lst in expected[ns]):
+            pending.discard(ns)
+
+
+def _log_lines(client: docker.DockerClient, container_id: str) -> list[str]:
+    try:
+        return client.api.logs(container_id, tail=50).decode(errors="replace").splitlines()
+    except docker.errors.APIError:
+        return []
 
 
 def _container(state: LabState, namespace: str) -> str | None:

@@ -49,6 +49,7 @@ class LabState:
     ipv6_loopback: dict[str, bool] = field(default_factory=dict)   # namespace -> has ::1
     sockets: dict[str, list[dict]] = field(default_factory=dict)   # namespace -> inventory
     localhost: dict[str, list[str]] = field(default_factory=dict)  # namespace -> `localhost` in dial order
+    warnings: list[str] = field(default_factory=list)              # what starting the lab noticed
 
     def namespace_of(self, vantage: str) -> str:
         """The namespace a vantage probes from: "host", or the member that owns it."""
