@@ -122,13 +122,18 @@ def up(lab_file: str, launcher: str, pull: bool | None) -> None:
     click.echo(f"  shell into a namespace: nsenter --net=/proc/<pid>/ns/net <command>")
 
 
+def _report_removal(removal: session.Removal) -> None:
+    click.echo(f"removed {removal.removed} resource(s)")
+    for msg in removal.warnings():
+        _warn(msg)
+
+
 @main.command()
 @click.argument("lab", required=False)
 @reports_errors
 def down(lab: str | None) -> None:
     """Remove a lab left running by `up` (all of them when LAB is omitted)."""
-    removed = session.down(lab)
-    click.echo(f"removed {removed} resource(s)")
+    _report_removal(session.down(lab))
 
 
 @main.command()
@@ -136,8 +141,7 @@ def down(lab: str | None) -> None:
 @reports_errors
 def gc(everything: bool) -> None:
     """Remove containers and networks that killed runs left behind."""
-    removed = session.gc(everything=everything)
-    click.echo(f"removed {removed} resource(s)")
+    _report_removal(session.gc(everything=everything))
 
 
 @main.command()

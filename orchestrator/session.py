@@ -22,7 +22,7 @@ from .runtime.engine import connect, engine_info
 from .runtime.facts import FactFinder
 from .runtime.firewall import apply_firewall
 from .runtime.interrupts import signals_deferred, signals_raise
-from .runtime.lifecycle import LabRunner, check_host_ports, check_images, remove_labelled
+from .runtime.lifecycle import LabRunner, Removal, check_host_ports, check_images, remove_labelled
 from .runtime.readiness import wait_ready
 from .runtime.state import LabState
 from .runtime.toolbox_image import ensure_toolbox, toolbox_tag
@@ -89,23 +89,25 @@ def _start(path: str, opts: RunOptions, *, keep: bool) -> StartedLab:
 def _teardown(runner: LabRunner, opts: RunOptions) -> None:
     opts.progress("removing the lab")
     with signals_deferred():
-        runner.teardown()
+        removal = runner.teardown()
+    for msg in removal.warnings():
+        opts.warn(msg)
 
 
 def check(path: str, opts: RunOptions) -> Report:
     """Start the lab, probe the whole matrix, tear down; the report says what was seen."""
     started = time.perf_counter()
-    lab_run = _start(path, opts, keep=False)
-    try:
-        with signals_raise():
+    with signals_raise():   # one guard from the first container to the last removal
+        lab_run = _start(path, opts, keep=False)
+        try:
             planned = plan(lab_run.lab, lab_run.state)
             opts.progress(f"probing {len(planned)} cells")
             cells = run_matrix(planned, lab_run.state, lab_run.lab.probe, make_launcher(opts.launcher), lab_run.lab)
             if any(not c.passed for c in cells):
                 opts.progress("diagnosing failing cells")
                 cells = explain(cells, FactFinder(lab_run.client, lab_run.lab, lab_run.state))
-    finally:
-        _teardown(lab_run.runner, opts)
+        finally:
+            _teardown(lab_run.runner, opts)
     return Report(lab=lab_run.lab.name, engine_kind="docker", engine_version=lab_run.engine_version,
                   cells=tuple(cells), run_id=lab_run.state.run_id,
                   duration_s=round(time.perf_counter() - started, 3), warnings=tuple(lab_run.warnings))
@@ -122,18 +124,19 @@ def explain(cells: list[Cell], finder: FactFinder) -> list[Cell]:
 
 def up(path: str, opts: RunOptions) -> StartedLab:
     """Start the lab and leave it running (labelled keep=true) until `looplab down`."""
-    return _start(path, opts, keep=True)
+    with signals_raise():
+        return _start(path, opts, keep=True)
 
 
-def down(lab_name: str | None) -> int:
-    """Remove labs left running by `up` (one by name, or all). Returns how many resources went."""
+def down(lab_name: str | None) -> Removal:
+    """Remove labs left running by `up` (one by name, or all)."""
     client = connect()
     filters = {"label": [L.MANAGED, f"{L.KEEP}=true"] + ([f"{L.LAB}={lab_name}"] if lab_name else [])}
     with signals_deferred():
         return remove_labelled(client, filters)
 
 
-def gc(*, everything: bool = False) -> int:
+def gc(*, everything: bool = False) -> Removal:
     """Remove what hard-killed runs left: resources whose owner process is gone (all with `everything`)."""
     client = connect()
     host = socket.gethostname()
@@ -175,4 +178,4 @@ def running_labs() -> dict[str, list[str]]:
     return labs
 
 
-__all__ = ["LooplabError", "RunOptions", "StartedLab", "check", "down", "gc", "running_labs", "up"]
+__all__ = ["LooplabError", "Removal", "RunOptions", "StartedLab", "check", "down", "gc", "running_labs", "up"]

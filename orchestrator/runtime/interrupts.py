@@ -1,4 +1,8 @@
-"""SIGINT/SIGTERM become exceptions during a run, and wait politely during teardown."""
+"""SIGINT/SIGTERM become exceptions during a run, and wait politely during teardown.
+
+Only the first signal of a run raises: a second Ctrl-C must not cut short the wait for
+containers still being created, or cleanup would miss them. Later signals are recorded.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,29 @@ from typing import Iterator
 from ..errors import Interrupted
 
 _WATCHED = (signal.SIGINT, signal.SIGTERM)
+_run = {"depth": 0, "raised": False}
 
 
-def _raise(signum: int, _frame: object) -> None:
+def _raise_once(signum: int, _frame: object) -> None:
+    if _run["raised"]:
+        return
+    _run["raised"] = True
     raise Interrupted(f"interrupted by {signal.Signals(signum).name}", signum=signum)
 
 
 @contextmanager
 def signals_raise() -> Iterator[None]:
-    """Inside: SIGINT and SIGTERM raise Interrupted in the main thread."""
-    old = {s: signal.signal(s, _raise) for s in _WATCHED}
+    """Inside: the first SIGINT or SIGTERM raises Interrupted in the main thread."""
+    if _run["depth"] == 0:
+        _run["raised"] = False
+    _run["depth"] += 1
+    old = {s: signal.signal(s, _raise_once) for s in _WATCHED}
     try:
         yield
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+        _run["depth"] -= 1
 
 
 @contextmanager

@@ -1,0 +1,62 @@
+"""`looplab probe` on a running lab: each probe kind's states, from inside the namespaces."""
+
+from __future__ import annotations
+
+import pytest
+from looplab_it import COMPOSE
+
+LAB = """\
+services:
+  web:
+    image: looplab/toolbox
+    command: ["serve", "http://0.0.0.0:8080", "udp://0.0.0.0:5353", "udp://127.0.0.1:5354"]
+    networks: [lan]
+  peer:
+    image: looplab/toolbox
+    command: ["idle"]
+    networks: [lan]
+  stranger:
+    image: looplab/toolbox
+    command: ["idle"]
+    networks: [other]
+networks:
+  lan: {}
+  other: {}
+x-looplab:
+  probe: {timeout: 1s}
+"""
+
+
+@pytest.fixture
+def kinds_lab(looplab, tmp_path):
+    path = tmp_path / "kinds.yml"
+    path.write_text(LAB)
+    started = looplab.run("up", str(path))
+    assert started.returncode == 0, started.describe()
+    yield
+    assert looplab.run("down", "kinds").returncode == 0
+
+
+@pytest.mark.parametrize("vantage,target,kind,state,extra", [
+    ("peer", "web:5353", "udp", "open", "looplab"),              # the echo came back
+    ("peer", "web:5354", "udp", "closed", "ICMP"),                # port unreachable
+    ("stranger", "web:5353", "udp", "open|filtered", None),       # silence
+    ("web", "127.0.0.1:5354", "udp", "open", None),
+    ("peer", "web", "icmp", "open", None),                        # ping, same network
+    ("stranger", "web", "icmp", "filtered", None),                # ping across networks: dropped
+    ("peer", "web:8080", "http", "open", "200"),                  # status line
+    ("host", "web:8080", "tcp", "open", None),
+])
+def test_probe_kinds(looplab, kinds_lab, vantage, target, kind, state, extra):
+    done = looplab.run("probe", "--lab", "kinds", "--from", vantage, target, "--proto", kind)
+    assert f": {state}" in done.stdout.splitlines()[0], done.describe()
+    if extra:
+        assert extra in done.stdout, done.describe()
+    assert done.returncode in (0, 1), done.describe()
+
+
+def test_unknown_vantage_and_target_are_one_line_errors(looplab, kinds_lab):
+    for args in (["--from", "nobody", "web:8080"], ["--from", "peer", "ghost:1"], ["--from", "peer", "web"]):
+        done = looplab.run("probe", "--lab", "kinds", *args)
+        assert done.returncode == 2, done.describe()
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.describe()
