@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
+import time
 from dataclasses import dataclass
 
 import docker
@@ -14,7 +17,7 @@ from .errors import LooplabError
 from .plan import PlannedCell, cell_for_target, lookup, plan, vantages
 from .probes.launchers import Batch, Launcher, make_launcher
 from .report.model import Cell, verdict_for
-from .runtime.attach import attach
+from .runtime.attach import AttachedLab, attach
 from .runtime.engine import connect
 from .runtime.facts import FactFinder
 from .runtime.readiness import all_namespaces, take_inventory
@@ -50,7 +53,7 @@ def _running(lab_name: str | None) -> Running:
     return Running(with_discovered(attached.lab, attached.state), attached.state, client, launcher)
 
 
-def _check_vantage(attached: Running, vantage: str) -> None:
+def _check_vantage(attached: Running | AttachedLab, vantage: str) -> None:
     known = vantages(attached.lab)
     if vantage not in known:
         raise LooplabError(f"unknown vantage {vantage!r}; this lab has: {', '.join(known)}")
@@ -88,16 +91,20 @@ def _probe(run: Running, vantage: str, target: str, kind: str) -> ProbeAnswer:
     spec = {"id": "0", "kind": kind, "address": cell.address, "timeout": settings.timeout_s, "grace": settings.grace_s}
     if kind != "icmp":
         spec["port"] = cell.port
-    state = run.state
-    namespace = state.namespace_of(vantage)
-    container = None if vantage == HOST else state.members[vantage].container_id
-    outcome = run.launcher.run([Batch(vantage, state.netns_pid(namespace), container, [spec])],
-                               deadline_s=settings.timeout_s + 30)[vantage]
-    if outcome.error:
-        raise LooplabError(f"cannot probe from {vantage}: {outcome.error}")
-    result = outcome.results[0]
+    result = _run_one(run.state, run.launcher, vantage, spec, settings.timeout_s + 30)
     judged = kind in ("tcp", "udp") and bool(cell.accepted)
     return ProbeAnswer(cell, result, verdict_for(result.get("state", "error"), cell.accepted) if judged else None)
+
+
+def _run_one(state: LabState, launcher: Launcher, vantage: str, spec: dict, deadline_s: float) -> dict:
+    """Run one agent probe from one vantage; its result, or a LooplabError if it could not run."""
+    namespace = state.namespace_of(vantage)
+    container = None if vantage == HOST else state.members[vantage].container_id
+    outcome = launcher.run([Batch(vantage, state.netns_pid(namespace), container, [spec])],
+                           deadline_s=deadline_s)[vantage]
+    if outcome.error:
+        raise LooplabError(f"cannot probe from {vantage}: {outcome.error}")
+    return outcome.results[0]
 
 
 def diagnose(lab_name: str | None, vantage: str, target: str, kind: str) -> tuple[ProbeAnswer, Diagnosis | None]:
@@ -160,8 +167,6 @@ def resolve_scan_target(attached: AttachedLab, vantage: str, text: str) -> ScanT
     observer (its address from the vantage, as the matrix dials it), `host` (the
     vantage's gateway, or 127.0.0.1 on the host), `localhost` is not guessed at.
     """
-    import ipaddress
-
     lab, state = attached.lab, attached.state
     here = state.namespace_of(vantage)
     raw = text.strip()
@@ -210,9 +215,6 @@ def scan(lab_name: str | None, vantage: str, address_or_name: str, ports_spec: s
     (with pid and command) from that namespace's inventory when it could be read.
     Nothing is dialled before the target has passed the safety check.
     """
-    import math
-    import time
-
     t0 = time.perf_counter()
     ranges = parse_ports(ports_spec)
     client = connect()
@@ -226,13 +228,7 @@ def scan(lab_name: str | None, vantage: str, address_or_name: str, ports_spec: s
     spec = {"id": "scan", "kind": "scan", "address": target.address, "ports": ranges, "timeout": timeout}
     total = sum(hi - lo + 1 for lo, hi in ranges)
     deadline = 60.0 + timeout * math.ceil(total / _SCAN_ROUNDS_ALLOWANCE)
-    namespace = state.namespace_of(vantage)
-    container = None if vantage == HOST else state.members[vantage].container_id
-    outcome = launcher.run([Batch(vantage, state.netns_pid(namespace), container, [spec])],
-                           deadline_s=deadline)[vantage]
-    if outcome.error:
-        raise LooplabError(f"cannot scan from {vantage}: {outcome.error}")
-    result = outcome.results[0]
+    result = _run_one(state, launcher, vantage, spec, deadline)
     if result.get("state") != "ok":
         raise LooplabError(f"scan from {vantage} of {target.address} failed: {result.get('detail')}")
     sockets = state.sockets.get(target.namespace, []) if known else []
