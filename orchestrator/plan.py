@@ -49,6 +49,8 @@ def vantages(lab: Lab) -> list[str]:
 def plan(lab: Lab, state: LabState) -> list[PlannedCell]:
     """The derived matrix, then the explicit expectations applied on top."""
     cells = [*_loopback_cells(lab, state), *_network_cells(lab, state), *_published_cells(lab, state)]
+    if lab.probe.icmp:
+        cells += _icmp_cells(lab, state)
     return _apply_expectations(_apply_firewall(cells, lab, state), lab, state)
 
 
@@ -220,6 +222,23 @@ def _behind_publish(lab: Lab, state: LabState, pub: Published) -> tuple[str, str
         return "reset", (f"{pub.service} listens on {_label(listeners[0].address, pub.container_port)} (its own "
                          "loopback), so the proxy accepts and then resets")
     return "reset", f"nothing declared listens on {pub.service}'s port {pub.container_port}; the proxy resets"
+
+
+# -- ping: every vantage to every service with an address ------------------------
+def _icmp_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
+    owners = [s.name for s in lab.services if state.namespace_of(s.name) == s.name and state.members[s.name].addresses]
+    for vantage in vantages(lab):
+        namespace = state.namespace_of(vantage)
+        for owner in owners:
+            nets = state.members[owner].addresses
+            mine = list(nets) if namespace in (HOST, owner) else \
+                [n for n in nets if n in state.members[namespace].addresses]
+            if mine:
+                yield PlannedCell(vantage, owner, "icmp", "network", nets[mine[0]], 0, "open", frozenset({"open"}),
+                                  f"rule 2: echo over {mine[0]}" if namespace != owner else "its own address")
+            else:
+                yield PlannedCell(vantage, owner, "icmp", "network", next(iter(nets.values())), 0, "filtered",
+                                  NOT_REACHABLE, _isolation_reason(state, namespace, owner))
 
 
 # -- rule 7: firewall rules declared in the lab ----------------------------------

@@ -5,23 +5,37 @@ from __future__ import annotations
 import shlex
 from typing import Sequence
 
-from .plan import PlannedCell
+from .plan import PlannedCell, target_namespace
 from .probes.launchers import Batch, Launcher, VantageOutcome
 from .report.model import Cell, verdict_for
 from .runtime.state import HOST, LabState
 from .spec.model import Lab, ProbeSettings
 
 
-def probe_for(index: int, cell: PlannedCell, settings: ProbeSettings) -> dict:
-    return {"id": str(index), "kind": "udp" if cell.proto == "udp" else "tcp", "address": cell.address,
-            "port": cell.port, "timeout": settings.timeout_s, "grace": settings.grace_s}
+def probe_for(index: int, cell: PlannedCell, settings: ProbeSettings, kind: str) -> dict:
+    spec = {"id": str(index), "kind": kind, "address": cell.address, "timeout": settings.timeout_s,
+            "grace": settings.grace_s}
+    if kind != "icmp":
+        spec["port"] = cell.port
+    return spec
 
 
-def batches_for(planned: Sequence[PlannedCell], state: LabState, settings: ProbeSettings) -> list[Batch]:
+def probe_kind(cell: PlannedCell, state: LabState, http_ports: set[tuple[str, int]]) -> str:
+    """tcp/udp/icmp by protocol; an HTTP listener gets a real GET (its status line is reported)."""
+    if cell.proto in ("udp", "icmp"):
+        return cell.proto
+    target_ns = target_namespace(cell.vantage, cell.target, cell.kind, state)
+    return "http" if (target_ns, cell.port) in http_ports else "tcp"
+
+
+def batches_for(planned: Sequence[PlannedCell], state: LabState, settings: ProbeSettings,
+                lab: Lab | None = None) -> list[Batch]:
     """One batch per vantage, probes in plan order."""
+    http_ports = {(state.namespace_of(x.service), x.port) for x in (lab.listeners if lab else ()) if x.kind == "http"}
     by_vantage: dict[str, list[dict]] = {}
     for i, cell in enumerate(planned):
-        by_vantage.setdefault(cell.vantage, []).append(probe_for(i, cell, settings))
+        spec = probe_for(i, cell, settings, probe_kind(cell, state, http_ports))
+        by_vantage.setdefault(cell.vantage, []).append(spec)
     batches = []
     for vantage, probes in by_vantage.items():
         namespace = state.namespace_of(vantage)
@@ -32,7 +46,7 @@ def batches_for(planned: Sequence[PlannedCell], state: LabState, settings: Probe
 
 def run_matrix(planned: Sequence[PlannedCell], state: LabState, settings: ProbeSettings,
                launcher: Launcher, lab: Lab) -> list[Cell]:
-    batches = batches_for(planned, state, settings)
+    batches = batches_for(planned, state, settings, lab)
     deadline = settings.timeout_s + settings.grace_s + 30.0
     outcomes = launcher.run(batches, deadline_s=deadline)
     return judge(planned, outcomes, lab)
@@ -54,6 +68,8 @@ def judge(planned: Sequence[PlannedCell], outcomes: dict[str, VantageOutcome], l
             detail = errors.get(p.vantage, "the agent returned no result for this probe")
         else:
             state, latency, detail = result.get("state", "error"), result.get("latency_ms"), result.get("detail")
+            if result.get("status") and not detail:
+                detail = result["status"]   # an HTTP status line says more than "open"
         cells.append(Cell(
             vantage=p.vantage, target=p.target, proto=p.proto, kind=p.kind, address=p.address, port=p.port,
             state=state, expected=p.expected, verdict=verdict_for(state, p.accepted), latency_ms=latency,
@@ -65,5 +81,6 @@ def judge(planned: Sequence[PlannedCell], outcomes: dict[str, VantageOutcome], l
 def reproduce_command(lab: Lab, cell: PlannedCell) -> str:
     """Repeat this one probe on a lab left running by `looplab up`."""
     proto = f" --proto {cell.proto}" if cell.proto != "tcp" else ""
+    target = cell.target if cell.proto != "icmp" else cell.target.rpartition(":")[0] or cell.target
     return (f"looplab up {shlex.quote(lab.path)} && looplab probe --lab {lab.name} "
-            f"--from {shlex.quote(cell.vantage)} {shlex.quote(cell.target)}{proto}")
+            f"--from {shlex.quote(cell.vantage)} {shlex.quote(target)}{proto}")

@@ -211,7 +211,7 @@ class _LabReader(Reader):
     def _probe(self, value: Any) -> ProbeSettings:
         at: KeyPath = ("x-looplab", "probe")
         conf = self.mapping(at, value)
-        self.keys(at, conf, ("timeout", "grace", "ready_timeout"))
+        self.keys(at, conf, ("timeout", "grace", "ready_timeout", "icmp"))
         base = ProbeSettings()
         return ProbeSettings(
             timeout_s=self.duration(at + ("timeout",), conf["timeout"], positive=True)
@@ -227,6 +227,7 @@ class _LabReader(Reader):
                 if "ready_timeout" in conf
                 else base.ready_timeout_s
             ),
+            icmp=self.boolean(at + ("icmp",), conf["icmp"]) if "icmp" in conf else False,
         )
 
     def _with_listeners(self, services: list[Service], value: Any) -> list[Service]:

@@ -170,6 +170,7 @@ class ProbeSettings:
     timeout_s: float = 1.0
     grace_s: float = 0.1
     ready_timeout_s: float = 30.0
+    icmp: bool = False        # add a ping cell from every vantage to every service
 
 
 @dataclass(frozen=True)

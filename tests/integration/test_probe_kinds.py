@@ -60,3 +60,16 @@ def test_unknown_vantage_and_target_are_one_line_errors(looplab, kinds_lab):
         done = looplab.run("probe", "--lab", "kinds", *args)
         assert done.returncode == 2, done.describe()
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.describe()
+
+
+def test_matrix_with_every_probe_kind(looplab, tmp_path):
+    """icmp cells and HTTP listeners probed with a real GET, in the matrix itself."""
+    path = tmp_path / "kinds.yml"
+    path.write_text(LAB.replace("probe: {timeout: 1s}", "probe: {timeout: 1s, icmp: true}"))
+    done = looplab.run("check", str(path), "--format", "json")
+    assert done.returncode == 0, done.describe()
+    cells = {(c["from"], c["to"], c["proto"]): c for c in done.json()["cells"]}
+    assert cells[("peer", "web", "icmp")]["state"] == "open"
+    assert cells[("stranger", "web", "icmp")]["state"] in ("filtered", "unreachable")
+    assert cells[("peer", "web:8080", "tcp")]["detail"].startswith("HTTP/1.0 200")
+    assert cells[("peer", "web:5353", "udp")]["state"] == "open"
