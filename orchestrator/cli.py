@@ -14,6 +14,7 @@ import click
 from . import __version__, session
 from .errors import EXIT_CANNOT_CHECK, EXIT_FAILED_CELLS, EXIT_OK, Interrupted, LooplabError
 from .report import FORMATS, render
+from .runtime.lifecycle import observer_names
 
 
 def _fail(message: str, code: int) -> None:
@@ -119,7 +120,10 @@ def up(lab_file: str, launcher: str, pull: bool | None) -> None:
         click.echo(f"  {member.name:<14} {member.container_name}  [{where}]  pid {member.pid}")
     for pub in state.published:
         click.echo(f"  published      {pub.host_ip}:{pub.host_port} -> {pub.service}:{pub.container_port}/{pub.proto}")
-    click.echo(f"  shell into a namespace: nsenter --net=/proc/<pid>/ns/net <command>")
+    later = ", ".join(o for o in observer_names(lab) if o not in state.members)
+    if later:
+        click.echo(f"  observers {later} start when a probe first needs them")
+    click.echo("  shell into a namespace: nsenter --net=/proc/<pid>/ns/net <command>")
 
 
 def _report_removal(removal: session.Removal) -> None:

@@ -17,7 +17,7 @@ from .errors import LooplabError
 from .plan import PlannedCell, cell_for_target, lookup, plan, vantages
 from .probes.launchers import Batch, Launcher, make_launcher
 from .report.model import Cell, verdict_for
-from .runtime.attach import AttachedLab, attach
+from .runtime.attach import AttachedLab, attach, with_observers
 from .runtime.engine import connect
 from .runtime.facts import FactFinder
 from .runtime.readiness import all_namespaces, take_inventory
@@ -45,9 +45,10 @@ class Running:
     launcher: Launcher
 
 
-def _running(lab_name: str | None) -> Running:
+def _running(lab_name: str | None, need: tuple[str, ...] = ()) -> Running:
+    """The running lab, with the observers among `need` started (`up` leaves them for first use)."""
     client = connect()
-    attached = attach(client, lab_name)
+    attached = with_observers(client, attach(client, lab_name), list(need))
     launcher = make_launcher("setns")
     take_inventory(attached.state, launcher, all_namespaces(attached.state))
     return Running(with_discovered(attached.lab, attached.state), attached.state, client, launcher)
@@ -78,7 +79,7 @@ def parse_target(text: str, kind: str, attached: Running) -> str:
 
 def probe(lab_name: str | None, vantage: str, target: str, kind: str) -> ProbeAnswer:
     """Dial one target from one vantage, the way the matrix would, and judge it against the model."""
-    return _probe(_running(lab_name), vantage, target, kind)
+    return _probe(_running(lab_name, (vantage,)), vantage, target, kind)
 
 
 def _probe(run: Running, vantage: str, target: str, kind: str) -> ProbeAnswer:
@@ -109,7 +110,7 @@ def _run_one(state: LabState, launcher: Launcher, vantage: str, spec: dict, dead
 
 def diagnose(lab_name: str | None, vantage: str, target: str, kind: str) -> tuple[ProbeAnswer, Diagnosis | None]:
     """Probe one cell and explain why it is what it is (even when it passes)."""
-    run = _running(lab_name)
+    run = _running(lab_name, (vantage,))
     answer = _probe(run, vantage, target, kind)
     p, r = answer.cell, answer.result
     cell = Cell(vantage=p.vantage, target=p.target, proto=p.proto, kind=p.kind, address=p.address, port=p.port,
@@ -120,7 +121,7 @@ def diagnose(lab_name: str | None, vantage: str, target: str, kind: str) -> tupl
 
 def sockets(lab_name: str | None, member: str | None) -> dict[str, list[dict]]:
     """Listening sockets per namespace (`ss -ltnup` from inside each), keyed by namespace owner."""
-    attached = _running(lab_name)
+    attached = _running(lab_name, (member,) if member else ())
     state = attached.state
     if member is not None:
         _check_vantage(attached, member)
@@ -220,6 +221,7 @@ def scan(lab_name: str | None, vantage: str, address_or_name: str, ports_spec: s
     client = connect()
     attached = attach(client, lab_name)
     _check_vantage(attached, vantage)
+    attached = with_observers(client, attached, [vantage, address_or_name.strip()])
     target = resolve_scan_target(attached, vantage, address_or_name)
     state = attached.state
     launcher = make_launcher("setns")

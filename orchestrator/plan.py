@@ -46,6 +46,11 @@ def vantages(lab: Lab) -> list[str]:
     return [HOST, *(s.name for s in lab.services), *(f"@{n.name}" for n in lab.networks), OUTSIDE]
 
 
+def _rows(lab: Lab, state: LabState) -> list[str]:
+    """The vantages that exist in this run (`up` starts observers only when first needed)."""
+    return [v for v in vantages(lab) if v == HOST or v in state.members]
+
+
 def plan(lab: Lab, state: LabState) -> list[PlannedCell]:
     """The derived matrix, then the explicit expectations applied on top."""
     cells = [*_loopback_cells(lab, state), *_network_cells(lab, state), *_published_cells(lab, state)]
@@ -84,7 +89,7 @@ def _answering(listeners: Iterable[Listener], port: int, proto: str, address: st
 # -- rule 1 and 5: each vantage's own loopback ------------------------------
 def _loopback_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
     host_published = {(p.host_port, p.proto) for p in state.published}
-    for vantage in vantages(lab):
+    for vantage in _rows(lab, state):
         namespace = state.namespace_of(vantage)
         here = _listeners_in(lab, state, namespace)
         for port, proto in _ports(lab):
@@ -132,7 +137,7 @@ def _network_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
     for owner in owners:
         listeners = _listeners_in(lab, state, owner)
         ports = list(dict.fromkeys((lst.port, lst.proto) for lst in listeners))
-        for vantage in vantages(lab):
+        for vantage in _rows(lab, state):
             for port, proto in ports:
                 yield _network_cell(vantage, owner, listeners, state, port, proto, f"{owner}:{port}")
 
@@ -198,6 +203,8 @@ def _published_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
             address = LOOPBACK_V6 if pub.host_ip == LOOPBACK_V6 else LOOPBACK_V4
             yield PlannedCell(HOST, target, pub.proto, "published", address, pub.host_port, behind,
                               accepted_behind, f"rule 3: {why_behind}")
+        if OUTSIDE not in state.members:
+            continue
         gateway = state.networks[OUTSIDE].gateway
         if pub.host_ip in (ANY_V4, ANY_V6, ""):
             yield PlannedCell(OUTSIDE, target, pub.proto, "published", gateway, pub.host_port, behind,
@@ -227,7 +234,7 @@ def _behind_publish(lab: Lab, state: LabState, pub: Published) -> tuple[str, str
 # -- ping: every vantage to every service with an address ------------------------
 def _icmp_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
     owners = [s.name for s in lab.services if state.namespace_of(s.name) == s.name and state.members[s.name].addresses]
-    for vantage in vantages(lab):
+    for vantage in _rows(lab, state):
         namespace = state.namespace_of(vantage)
         for owner in owners:
             nets = state.members[owner].addresses
@@ -289,6 +296,8 @@ def _apply_expectations(cells: list[PlannedCell], lab: Lab, state: LabState) -> 
     index = {(c.vantage, c.target, c.proto): i for i, c in enumerate(cells)}
     out = list(cells)
     for exp in lab.expectations:
+        if exp.vantage != HOST and exp.vantage not in state.members:
+            continue   # an observer that this run has not started
         why = f"expect at {exp.location}" if exp.location else "expect"
         key = (exp.vantage, exp.target, exp.proto)
         if key in index:

@@ -54,7 +54,7 @@ class StartedLab:
     warnings: list[str]
 
 
-def _start(path: str, opts: RunOptions, *, keep: bool) -> StartedLab:
+def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -> StartedLab:
     """Load, preflight, start and wait for readiness; on any failure remove what was made."""
     warnings: list[str] = []
 
@@ -74,7 +74,7 @@ def _start(path: str, opts: RunOptions, *, keep: bool) -> StartedLab:
     launcher = make_launcher(opts.launcher)
     try:
         with signals_raise():
-            state = runner.start()
+            state = runner.start(observers=observers)
             apply_firewall(lab, state)
             opts.progress("waiting for listeners")
             wait_ready(client, lab, state, launcher, timeout_s=lab.probe.ready_timeout_s, progress=opts.progress)
@@ -125,7 +125,7 @@ def explain(cells: list[Cell], finder: FactFinder) -> list[Cell]:
 def up(path: str, opts: RunOptions) -> StartedLab:
     """Start the lab and leave it running (labelled keep=true) until `looplab down`."""
     with signals_raise():
-        return _start(path, opts, keep=True)
+        return _start(path, opts, keep=True, observers=False)   # observers start on first use
 
 
 def down(lab_name: str | None) -> Removal:

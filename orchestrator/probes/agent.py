@@ -682,9 +682,13 @@ def has_ipv6_loopback(text: str) -> bool:
     return False
 
 
-def socket_inventory(ns_id=None) -> dict:
-    """The sockets probe's result for the calling thread's network namespace."""
-    here = _ns_id("/proc/thread-self/ns/net")
+def socket_inventory(ns_id=None, proc: str = "/proc/thread-self", owners: bool = True) -> dict:
+    """The sockets probe's result for the namespace of ``proc`` (default: the calling thread's).
+
+    ``proc="/proc/PID"`` reads another process's namespace with no setns (as root, on the
+    engine's host); ``owners=False`` skips the /proc/*/fd walk (readiness polls need no pids).
+    """
+    here = _ns_id(f"{proc}/ns/net")
     if ns_id is not None and here != ns_id:
         return {
             "state": "error",
@@ -698,13 +702,13 @@ def socket_inventory(ns_id=None) -> dict:
         ("udp", "udp6"),
     ):
         try:
-            with open(f"/proc/thread-self/net/{name}") as f:
+            with open(f"{proc}/net/{name}") as f:
                 sockets.extend(parse_proc_net(f.read(), proto))
         except FileNotFoundError:  # no IPv6 in this kernel
             continue
-    owners = socket_owners({s["inode"] for s in sockets}, here) if sockets else {}
+    holders = socket_owners({s["inode"] for s in sockets}, here) if sockets and owners else {}
     for s in sockets:
-        s["pid"], s["command"] = owners.get(s["inode"], (None, None))
+        s["pid"], s["command"] = holders.get(s["inode"], (None, None))
     sockets.sort(
         key=lambda s: (
             s["proto"],
@@ -715,7 +719,7 @@ def socket_inventory(ns_id=None) -> dict:
         )
     )
     try:
-        with open("/proc/thread-self/net/if_inet6") as f:
+        with open(f"{proc}/net/if_inet6") as f:
             v6lo = has_ipv6_loopback(f.read())
     except FileNotFoundError:
         v6lo = False

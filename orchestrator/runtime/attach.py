@@ -10,7 +10,8 @@ from ..errors import LooplabError
 from ..spec.loader import load_lab
 from ..spec.model import Lab
 from . import labels as L
-from .lifecycle import inspect_run
+from .lifecycle import LabRunner, inspect_run, observer_names
+from .toolbox_image import toolbox_tag
 from .state import LabState
 
 
@@ -18,6 +19,7 @@ from .state import LabState
 class AttachedLab:
     lab: Lab
     state: LabState
+    net_names: dict[str, str]     # lab network name -> engine network name
 
 
 def attach(client: docker.DockerClient, lab_name: str | None) -> AttachedLab:
@@ -36,4 +38,13 @@ def attach(client: docker.DockerClient, lab_name: str | None) -> AttachedLab:
     lab = load_lab(mine[0].labels[L.LAB_FILE])
     ids = {c.labels[L.MEMBER]: c.id for c in mine}
     nets = {n.attrs["Labels"][L.MEMBER]: n.name for n in client.networks.list(filters=L.run_filter(run_id))}
-    return AttachedLab(lab, inspect_run(client, lab, run_id, nets, ids))
+    return AttachedLab(lab, inspect_run(client, lab, run_id, nets, ids), nets)
+
+
+def with_observers(client: docker.DockerClient, attached: AttachedLab, wanted: list[str]) -> AttachedLab:
+    """Start the observers among `wanted` that `up` left for later (they start on first use)."""
+    missing = [m for m in wanted if m in observer_names(attached.lab) and m not in attached.state.members]
+    if not missing:
+        return attached
+    runner = LabRunner.resume(client, attached.lab, attached.state, attached.net_names, toolbox_tag())
+    return AttachedLab(attached.lab, runner.start_observers(missing), attached.net_names)

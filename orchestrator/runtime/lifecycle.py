@@ -106,19 +106,21 @@ class LabRunner:
                             lab_file=os.path.abspath(self.lab.path))
 
     # -- start ---------------------------------------------------------------
-    def start(self) -> LabState:
+    def start(self, *, observers: bool = True) -> LabState:
+        """Networks, then services level by level; observers beside the first level, or (with
+        `observers=False`) later, when a probe first needs them (`start_observers`)."""
         lab_nets = [(n.name, n.internal) for n in self.lab.networks] + [(OUTSIDE, False)]
         self.progress(f"creating {len(lab_nets)} networks")
         with ThreadPoolExecutor(_WORKERS) as pool:
             list(pool.map(lambda nv: self._create_network(*nv), lab_nets))
-        observers = [f"@{n.name}" for n in self.lab.networks] + [OUTSIDE]
+        watchers = observer_names(self.lab) if observers else []
         levels = _levels(self.lab)
         for depth, level in enumerate(levels):
-            self.progress(f"starting {len(level) + (len(observers) if depth == 0 else 0)} containers")
+            self.progress(f"starting {len(level) + (len(watchers) if depth == 0 else 0)} containers")
             with ThreadPoolExecutor(_WORKERS) as pool:
                 jobs = [pool.submit(self._start_service, s) for s in level]
                 if depth == 0:
-                    jobs += [pool.submit(self._start_observer, o) for o in observers]
+                    jobs += [pool.submit(self._start_observer, o) for o in watchers]
                 for job in jobs:
                     job.result()
         return self._inspect()
@@ -174,6 +176,21 @@ class LabRunner:
             api.start(cid)
         except docker.errors.APIError as exc:
             raise _start_error(svc, exc) from exc
+
+    @classmethod
+    def resume(cls, client: docker.DockerClient, lab: Lab, state: LabState, net_names: dict[str, str],
+               toolbox_image: str) -> LabRunner:
+        """A runner for a run already on the engine (left by `up`), to add observers to it."""
+        runner = cls(client, lab, run_id=state.run_id, toolbox_image=toolbox_image, keep=True)
+        runner._net_names = dict(net_names)
+        runner._ids = {name: m.container_id for name, m in state.members.items()}
+        return runner
+
+    def start_observers(self, members: list[str]) -> LabState:
+        """Start the named observers (`@NET`, `@outside`) in parallel; the run's state afterwards."""
+        with ThreadPoolExecutor(_WORKERS) as pool:
+            list(pool.map(self._start_observer, members))
+        return self._inspect()
 
     def _start_observer(self, member: str) -> None:
         net = OUTSIDE if member == OUTSIDE else member[1:]
@@ -334,6 +351,11 @@ def _start_error(svc: Service, exc: docker.errors.APIError) -> LooplabError:
     if "port is already allocated" in text or "address already in use" in text:
         return PortInUseError(f"{where}services.{svc.name}.ports: a host port is already in use ({text[:200]})")
     return EngineError(f"{where}cannot start service {svc.name}: {text[:300]}")
+
+
+def observer_names(lab: Lab) -> list[str]:
+    """`@NET` for every lab network, then `@outside`."""
+    return [f"@{n.name}" for n in lab.networks] + [OUTSIDE]
 
 
 def lab_members(lab: Lab) -> Iterable[str]:

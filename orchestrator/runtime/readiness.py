@@ -9,6 +9,7 @@ import docker
 import docker.errors
 
 from ..errors import ReadinessError
+from ..probes import agent
 from ..probes.launchers import Batch, Launcher
 from ..spec.model import Lab, Listener
 from ..resolution import dial_order
@@ -37,11 +38,12 @@ def wait_ready(client: docker.DockerClient, lab: Lab, state: LabState, launcher:
     deadline = time.monotonic() + timeout_s
     pause = _FIRST_POLL_S
     while True:
-        for ns in take_inventory(state, launcher, sorted(pending)):
+        for ns in take_inventory(state, launcher, sorted(pending), owners=False):
             if all(_seen(lst, state.sockets[ns]) for lst in expected[ns]):
                 pending.discard(ns)
         _give_up_on_bind_failures(client, state, expected, pending)
         if not pending:
+            take_inventory(state, launcher, namespaces)   # once more, with the owning processes
             return
         _fail_if_exited(client, lab, state)
         missing = [lst for ns in pending for lst in expected[ns] if not _seen(lst, state.sockets.get(ns, []))]
@@ -53,26 +55,44 @@ def wait_ready(client: docker.DockerClient, lab: Lab, state: LabState, launcher:
         pause = min(pause * 2, _MAX_POLL_S)
 
 
-def take_inventory(state: LabState, launcher: Launcher, namespaces: list[str]) -> list[str]:
-    """Read each namespace's listening sockets and ::1 status into `state`; returns those read."""
+def take_inventory(state: LabState, launcher: Launcher, namespaces: list[str], *, owners: bool = True) -> list[str]:
+    """Read each namespace's listening sockets, ::1 status and `localhost` into `state`.
+
+    With a local engine (setns/local launchers) this reads /proc/PID/... in-process: no agent
+    process, no setns. Other launchers ask the agent in each namespace. Returns those read.
+    """
+    if launcher.name in ("setns", "local"):
+        return [ns for ns in namespaces if _inventory_here(state, ns, owners=owners)]
     batches = [Batch(ns, state.netns_pid(ns), _container(state, ns), _inventory_probes(state, ns))
                for ns in namespaces]
     read = []
     for ns, outcome in launcher.run(batches, deadline_s=30.0).items():
         if outcome.error or not outcome.results or outcome.results[0].get("state") != "ok":
             continue
-        sockets, hosts = outcome.results[0], outcome.results[1]
-        state.sockets[ns] = list(sockets.get("sockets") or [])
-        state.ipv6_loopback[ns] = bool(sockets.get("ipv6_loopback"))
-        state.localhost[ns] = dial_order(list(hosts.get("addresses") or []), state.ipv6_loopback[ns])
+        _record(state, ns, outcome.results[0], list(outcome.results[1].get("addresses") or []))
         read.append(ns)
     return read
 
 
-def _inventory_probes(state: LabState, namespace: str) -> list[dict]:
+def _inventory_here(state: LabState, namespace: str, *, owners: bool) -> bool:
     pid = state.netns_pid(namespace)
-    return [{"id": "inventory", "kind": "sockets"},
-            {"id": "localhost", "kind": "resolve", "name": "localhost", "root": f"/proc/{pid}/root" if pid else "/"}]
+    proc = f"/proc/{pid}" if pid else "/proc/self"
+    try:
+        result = agent.socket_inventory(proc=proc, owners=owners)
+        with open(f"{proc}/root/etc/hosts", encoding="utf-8", errors="replace") as f:
+            hosts = agent.hosts_lookup(f.read(), "localhost")
+    except OSError:   # the process is gone or not ours to read: not read this time
+        return False
+    if result.get("state") != "ok":
+        return False
+    _record(state, namespace, result, hosts)
+    return True
+
+
+def _record(state: LabState, namespace: str, sockets: dict, localhost: list[str]) -> None:
+    state.sockets[namespace] = list(sockets.get("sockets") or [])
+    state.ipv6_loopback[namespace] = bool(sockets.get("ipv6_loopback"))
+    state.localhost[namespace] = dial_order(localhost, state.ipv6_loopback[namespace])
 
 
 def all_namespaces(state: LabState) -> list[str]:

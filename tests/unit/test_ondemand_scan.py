@@ -25,7 +25,7 @@ def seed() -> AttachedLab:
                for i, (name, addrs) in enumerate({"app": {"lan": "10.9.0.2"}, "peer": {"lan": "10.9.0.3"},
                                                   "@lan": {"lan": "10.9.0.4"},
                                                   OUTSIDE: {OUTSIDE: "10.9.99.2"}}.items())}
-    return AttachedLab(lab, LabState(lab.name, "r1", members, nets, ipv6_loopback={HOST: True}))
+    return AttachedLab(lab, LabState(lab.name, "r1", members, nets, ipv6_loopback={HOST: True}), {})
 
 
 @pytest.mark.parametrize("spec, ranges", [
