@@ -420,8 +420,8 @@ def render(result: dict) -> str:
     out = [f"### Lifecycle: {lab['services']} services × 3 listeners, 1 network (median of {n}, s)", "",
            C.md_table(header, rows), ""]
     st = ll["stages"]
-    out.append(f"- looplab starts {ll['containers']} containers and {ll['networks']} networks (the services plus an "
-               f"observer per network and `@outside`); compose starts {lab['services']} containers and 1 network.")
+    out.append(f"- looplab `up` starts {ll['containers']} containers and {ll['networks']} network(s) (observers and "
+               f"the `@outside` network start on first use); compose starts {lab['services']} containers and 1 network.")
     out.append(f"- looplab stages (medians): preflight {st['preflight']:.2f} (toolbox check {st['toolbox_check']:.2f}), "
                f"networks {st['networks']:.2f}, containers {st['containers']:.2f}, inspect {st['inspect']:.2f}, "
                f"readiness {st['readiness']:.2f} ({st['readiness_agent_runs']:.0f} agent runs taking "

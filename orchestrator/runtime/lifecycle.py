@@ -109,7 +109,7 @@ class LabRunner:
     def start(self, *, observers: bool = True) -> LabState:
         """Networks, then services level by level; observers beside the first level, or (with
         `observers=False`) later, when a probe first needs them (`start_observers`)."""
-        lab_nets = [(n.name, n.internal) for n in self.lab.networks] + [(OUTSIDE, False)]
+        lab_nets = [(n.name, n.internal) for n in self.lab.networks] + ([(OUTSIDE, False)] if observers else [])
         self.progress(f"creating {len(lab_nets)} networks")
         with ThreadPoolExecutor(_WORKERS) as pool:
             list(pool.map(lambda nv: self._create_network(*nv), lab_nets))
@@ -188,6 +188,8 @@ class LabRunner:
 
     def start_observers(self, members: list[str]) -> LabState:
         """Start the named observers (`@NET`, `@outside`) in parallel; the run's state afterwards."""
+        if OUTSIDE in members and OUTSIDE not in self._net_names:
+            self._create_network(OUTSIDE, False)
         with ThreadPoolExecutor(_WORKERS) as pool:
             list(pool.map(self._start_observer, members))
         return self._inspect()
