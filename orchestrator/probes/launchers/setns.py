@@ -1,4 +1,10 @@
-"""setns: one child process enters each vantage's /proc/PID/ns/net from its own thread."""
+"""setns: each vantage's probes run in a thread that has entered /proc/PID/ns/net.
+
+setns(2) moves only the calling thread, and the agent gives every vantage a fresh thread
+that exits when its batch is done, so the orchestrator's own threads never change
+namespace. Running the agent in-process saves the ~0.15 s start of a Python process per
+matrix; `SetnsLauncher(in_process=False)` runs the same agent as a child process instead.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ...errors import ProbeError
+from .. import agent
 from .base import Batch, VantageOutcome, from_response, to_request
 
 AGENT = Path(__file__).resolve().parent.parent / "agent.py"
@@ -19,9 +26,18 @@ class SetnsLauncher:
 
     name = "setns"
 
+    def __init__(self, *, in_process: bool = True) -> None:
+        self.in_process = in_process
+
     def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
         netns = {b.vantage: (f"/proc/{b.pid}/ns/net" if b.pid else None) for b in batches}
-        return run_agent_process([sys.executable, "-I", "-S", str(AGENT)], to_request(batches, netns), deadline_s)
+        request = to_request(batches, netns)
+        if self.in_process:   # every probe carries its own timeout, so this is bounded too
+            response = agent.run_request(request)
+            if response.get("error"):
+                raise ProbeError(f"the probe agent refused the request: {response['error']}")
+            return from_response(response)
+        return run_agent_process([sys.executable, "-I", "-S", str(AGENT)], request, deadline_s)
 
 
 def run_agent_process(argv: list[str], request: dict, deadline_s: float) -> dict[str, VantageOutcome]:
