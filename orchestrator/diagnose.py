@@ -134,15 +134,21 @@ def bound_to_loopback(f: Facts) -> Diagnosis | None:
                      "bind 0.0.0.0 (or the service's own address) if others should reach it; expect closed if not.")
 
 
+def _answers(sock: dict, address: str) -> bool:
+    """Would this listening socket accept a connection to `address`? (:: is dual-stack.)"""
+    return sock["address"] in (address, "::") or (sock["address"] == "0.0.0.0" and ":" not in address)
+
+
 def nothing_listening(f: Facts) -> Diagnosis | None:
     if f.state != "closed" or f.target_ns is None or _on_port(f, f.port):
         return None
-    others = sorted({s["port"] for s in f.target_sockets if s["proto"] == f.proto and s["address"] != "127.0.0.11"})
+    usable = [s for s in f.target_sockets if s["proto"] == f.proto and _answers(s, f.address)]
+    others = sorted({s["port"] for s in usable})
     if others:
         near = min(others, key=lambda p: abs(p - f.port))
-        sock = next(s for s in f.target_sockets if s["port"] == near and s["proto"] == f.proto)
-        return Diagnosis("wrong-port", f"nothing listens on {f.port}/{f.proto} in {f.target_ns}; it listens on "
-                         f"{', '.join(map(str, others))} — nearest {_sock(sock)}.",
+        sock = next(s for s in usable if s["port"] == near)
+        return Diagnosis("wrong-port", f"nothing listens on {f.port}/{f.proto} in {f.target_ns}; on {f.address} it "
+                         f"listens on {', '.join(map(str, others))} — nearest {_sock(sock)}.",
                          f"dial {near}, or move the listener to {f.port}.")
     return Diagnosis("nothing-listening", f"nothing listens on {f.port}/{f.proto} in {f.target_ns}'s namespace.",
                      "start the service (check its logs), or fix the port.")

@@ -45,6 +45,18 @@ def test_docker_dns_is_not_a_wrong_port_candidate():
     assert diagnose(facts(target_sockets=(dns,))).cause == "nothing-listening"
 
 
+def test_a_loopback_listener_is_not_offered_as_the_right_port_from_outside():
+    # peer dials app's address on 9999; app's 127.0.0.1:62893 would refuse it just the same
+    d = diagnose(facts(port=9999, target="app:9999", target_sockets=(SERVE,)))
+    assert d.cause == "nothing-listening"
+
+
+def test_wrong_port_from_inside_counts_loopback_listeners():
+    d = diagnose(facts(vantage="app", vantage_ns="app", target="127.0.0.1:9999", address="127.0.0.1", port=9999,
+                       target_sockets=(SERVE,)))
+    assert d.cause == "wrong-port" and "62893" in d.fix
+
+
 def test_firewall_drop_names_rule_and_counter():
     rule = FirewallEntry("iptables", "filter", "INPUT", "-A INPUT -i lo -p tcp --dport 62893 -j DROP", "DROP",
                          7, 62893, "tcp", "lo")
