@@ -55,6 +55,9 @@ def check_host_ports(lab: Lab) -> None:
             family = socket.AF_INET6 if ":" in pub.host_ip else socket.AF_INET
             kind = socket.SOCK_DGRAM if pub.proto == "udp" else socket.SOCK_STREAM
             with socket.socket(family, kind) as probe:
+                if kind == socket.SOCK_STREAM:
+                    # as docker-proxy does: connections lingering in TIME_WAIT do not hold the port
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind((pub.host_ip, pub.host_port))
                 except OSError as exc:
