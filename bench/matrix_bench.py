@@ -298,12 +298,12 @@ def start_lab(path: Path, notes: dict):
     """session.up, retried once: on a shared engine a colleague's `looplab gc --all` or
     `looplab down` (no name) removes every kept lab, ours included, and that is not a timing."""
     try:
-        return C.timed(lambda: up(str(path), RunOptions()))
+        return C.timed(lambda: up(str(path), RunOptions(), observers=True))
     except LooplabError as exc:
         if isinstance(exc, Interrupted):
             raise
         notes["start_failures"] = [str(exc)]
-        return C.timed(lambda: up(str(path), RunOptions()))
+        return C.timed(lambda: up(str(path), RunOptions(), observers=True))
 
 
 # -- the run ---------------------------------------------------------------------------------

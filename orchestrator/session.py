@@ -122,10 +122,13 @@ def explain(cells: list[Cell], finder: FactFinder) -> list[Cell]:
     return out
 
 
-def up(path: str, opts: RunOptions) -> StartedLab:
-    """Start the lab and leave it running (labelled keep=true) until `looplab down`."""
+def up(path: str, opts: RunOptions, *, observers: bool = False) -> StartedLab:
+    """Start the lab and leave it running (labelled keep=true) until `looplab down`.
+
+    Observers (`@NET`, `@outside`) start on first use unless `observers` asks for them now.
+    """
     with signals_raise():
-        return _start(path, opts, keep=True, observers=False)   # observers start on first use
+        return _start(path, opts, keep=True, observers=observers)
 
 
 def down(lab_name: str | None) -> Removal:

@@ -299,6 +299,11 @@ def _icmp_error(sock: socket.socket, v6: bool):
         _data, ancdata, _flags, _addr = sock.recvmsg(512, 512, socket.MSG_ERRQUEUE)
     except OSError:
         return None
+    return _classify_recverr(ancdata, v6)
+
+
+def _classify_recverr(ancdata, v6: bool):
+    """(state, detail) from the sock_extended_err of an IP(V6)_RECVERR message, or None."""
     for level, ctype, cdata in ancdata:
         if (level, ctype) not in ((_SOL_IP, _IP_RECVERR), (_SOL_IPV6, _IPV6_RECVERR)):
             continue
@@ -916,26 +921,9 @@ def _queued_icmp(sock: socket.socket, v6: bool, port: int):
             return None
         if len(data) < 4 or struct.unpack_from("!H", data, 2)[0] != port:
             continue
-        for level, ctype, cdata in ancdata:
-            if (level, ctype) not in ((_SOL_IP, _IP_RECVERR), (_SOL_IPV6, _IPV6_RECVERR)):
-                continue
-            if len(cdata) < 8:
-                continue
-            ee_errno, origin, itype, code = struct.unpack_from("=IBBB", cdata)
-            what = f"ICMP{'v6' if v6 else ''} type {itype} code {code} ({_errname(ee_errno)})"
-            if origin == _SO_EE_ORIGIN_ICMP and itype == 3:
-                if code == 3:
-                    return "closed", what
-                if code in (9, 10, 13):
-                    return "filtered", f"{what}: administratively prohibited"
-                return "unreachable", what
-            if origin == _SO_EE_ORIGIN_ICMP6 and itype == 1:
-                if code == 4:
-                    return "closed", what
-                if code in (1, 5, 6):
-                    return "filtered", f"{what}: administratively prohibited"
-                return "unreachable", what
-            return _classify(ee_errno)[0], what
+        found = _classify_recverr(ancdata, v6)
+        if found is not None:
+            return found
     return None
 
 
