@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,10 +99,9 @@ def check(lab_file: str, fmt: str, output: str | None, launcher: str, pull: bool
     sys.exit(EXIT_OK if report.ok else EXIT_FAILED_CELLS)
 
 
-def _width() -> int | None:
-    if sys.stdout.isatty():
-        return None if not os.environ.get("COLUMNS") else int(os.environ["COLUMNS"])
-    return 120
+def _width() -> int:
+    """The terminal's width (COLUMNS wins); 120 on a pipe, so saved output stays stable."""
+    return shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 120
 
 
 @main.command()
