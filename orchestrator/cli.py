@@ -212,6 +212,23 @@ def diagnose(lab_name: str | None, vantage: str, kind: str, target: str) -> None
 
 @main.command()
 @click.option("--lab", "lab_name", help="The running lab (default: the only one).")
+@click.option("--from", "vantage", required=True, help="host, a service, @NET or @outside.")
+@click.argument("name")
+@reports_errors
+def resolve(lab_name: str | None, vantage: str, name: str) -> None:
+    """What NAME means inside one vantage: its /etc/hosts, then Docker's DNS (127.0.0.11) only."""
+    from . import ondemand
+
+    r = ondemand.resolve(lab_name, vantage, name)
+    if r["state"] != "ok":
+        click.echo(f"{vantage}: {name} does not resolve: {r['detail']}")
+        sys.exit(EXIT_FAILED_CELLS)
+    click.echo(f"{vantage}: {name} -> {', '.join(r['addresses'])} (from {r['source']}); "
+               f"a plain client dials {r['dial_order'][0]} first")
+
+
+@main.command()
+@click.option("--lab", "lab_name", help="The running lab (default: the only one).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.argument("member", required=False)
 @reports_errors

@@ -17,6 +17,7 @@ from .errors import LooplabError
 from .plan import PlannedCell, cell_for_target, lookup, plan, vantages
 from .probes.launchers import Batch, Launcher, make_launcher
 from .report.model import Cell, verdict_for
+from .resolution import dial_order
 from .runtime.attach import AttachedLab, attach, with_observers
 from .runtime.engine import connect
 from .runtime.facts import FactFinder
@@ -117,6 +118,40 @@ def diagnose(lab_name: str | None, vantage: str, target: str, kind: str) -> tupl
                 state=r.get("state", "error"), expected=p.expected, verdict=answer.verdict or "pass",
                 latency_ms=r.get("latency_ms"), detail=r.get("detail"), reason=p.reason)
     return answer, explain_cell(FactFinder(run.client, run.lab, run.state).facts_for(cell))
+
+
+def resolve(lab_name: str | None, vantage: str, name: str) -> dict:
+    """What NAME resolves to inside a vantage's namespace: its /etc/hosts, then Docker's DNS.
+
+    Only `localhost` and the lab's own service names and aliases may be asked: Docker's DNS
+    forwards names it does not know to the host's resolver, outside the lab (safety).
+    """
+    run = _running(lab_name, (vantage,))
+    _check_vantage(run, vantage)
+    allowed = {"localhost"} | {s.name for s in run.lab.services} | \
+        {alias for s in run.lab.services for att in s.networks for alias in att.aliases}
+    if name not in allowed:
+        raise LooplabError(f"resolve {name!r}: only localhost and the lab's service names and aliases may be "
+                           f"asked ({', '.join(sorted(allowed))}); Docker's DNS would forward other names "
+                           "outside the lab")
+    namespace = run.state.namespace_of(vantage)
+    pid = run.state.netns_pid(namespace)
+    # Docker's DNS answers a name only on the networks where it is registered and forwards
+    # every other query to the host's resolver: ask it only for names it will answer itself.
+    mine = set(run.state.members[namespace].addresses) if namespace != HOST else set()
+    registered = {att.network for s in run.lab.services for att in s.networks
+                  if name == s.name or name in att.aliases}
+    ask_dns = namespace != HOST and bool(mine & registered)
+    spec = {"id": "0", "kind": "resolve", "name": name, "root": f"/proc/{pid}/root" if pid else "/",
+            "dns": ask_dns, "timeout": run.lab.probe.timeout_s}
+    result = _run_one(run.state, run.launcher, vantage, spec, run.lab.probe.timeout_s * 2 + 30)
+    if result.get("state") != "ok" and name != "localhost" and namespace != HOST and not ask_dns:
+        result = {**result, "detail": f"{name} is registered on {', '.join(sorted(registered)) or 'no network'}, "
+                  f"none of which {vantage} is on; Docker's DNS would forward the query outside the lab, "
+                  "so it was not asked"}
+    order = dial_order(list(result.get("addresses") or []), run.state.ipv6_loopback.get(namespace, False))
+    return {"vantage": vantage, "name": name, "state": result.get("state"), "source": result.get("source"),
+            "addresses": result.get("addresses") or [], "dial_order": order, "detail": result.get("detail")}
 
 
 def sockets(lab_name: str | None, member: str | None) -> dict[str, list[dict]]:

@@ -73,3 +73,15 @@ def test_matrix_with_every_probe_kind(looplab, tmp_path):
     assert cells[("stranger", "web", "icmp")]["state"] in ("filtered", "unreachable")
     assert cells[("peer", "web:8080", "tcp")]["detail"].startswith("HTTP/1.0 200")
     assert cells[("peer", "web:5353", "udp")]["state"] == "open"
+
+
+def test_resolve_inside_namespaces(looplab, kinds_lab):
+    done = looplab.run("resolve", "--lab", "kinds", "--from", "peer", "web")
+    assert done.returncode == 0 and "(from dns)" in done.stdout, done.describe()
+    done = looplab.run("resolve", "--lab", "kinds", "--from", "web", "localhost")
+    assert "127.0.0.1 first" in done.stdout, done.describe()     # IPv6 is off in the container
+    # no shared network: Docker's DNS would forward the name outside the lab, so it is not asked
+    done = looplab.run("resolve", "--lab", "kinds", "--from", "stranger", "web")
+    assert done.returncode == 1 and "was not asked" in done.stdout, done.describe()
+    refused = looplab.run("resolve", "--lab", "kinds", "--from", "peer", "example.com")
+    assert refused.returncode == 2 and "outside the lab" in refused.stderr, refused.describe()

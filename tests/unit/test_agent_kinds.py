@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 
 import pytest
@@ -164,6 +165,8 @@ def test_resolve_reads_the_vantage_root_only(agent, tmp_path):
         "state": "ok",
         "addresses": ["127.0.0.1", "::1"],
         "source": "hosts",
+        "hosts": ["127.0.0.1", "::1"],
+        "dns": None,
         "detail": None,
     }
     assert missing["state"] == "unresolved" and missing["addresses"] == []
@@ -287,3 +290,46 @@ def test_every_kind_has_full_result_shape_on_error(agent, bad_kind):
     )
     assert r["state"] == "error"
     assert set(agent.RESULT_DEFAULTS[bad_kind]) <= set(r)
+
+
+RESPONDER = r"""
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.11", 53))
+print("ready", flush=True)
+while True:
+    q, peer = s.recvfrom(512)
+    qid = q[:2]; end = q.index(b"\0", 12) + 5; qtype = struct.unpack_from("!H", q, end - 4)[0]
+    answers = b""
+    count = 0
+    if qtype == 1:
+        answers = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([172, 30, 0, 7]); count = 1
+    s.sendto(qid + struct.pack("!HHHHH", 0x8180, 1, count, 0, 0) + q[12:end] + answers, peer)
+"""
+
+
+@pytest.mark.netns
+def test_resolve_asks_dockers_dns_inside_the_namespace(agent, make_netns, tmp_path):
+    ns = make_netns()
+    subprocess.run(["ip", "-n", ns.name, "addr", "add", "127.0.0.11/32", "dev", "lo"], check=True)
+    responder = subprocess.Popen(["ip", "netns", "exec", ns.name, sys.executable, "-c", RESPONDER],
+                                 stdout=subprocess.PIPE, text=True)
+    try:
+        assert responder.stdout.readline().strip() == "ready"
+        (tmp_path / "etc").mkdir()
+        (tmp_path / "etc" / "hosts").write_text("127.0.0.1 localhost\n")
+        (tmp_path / "etc" / "resolv.conf").write_text("nameserver 127.0.0.11\noptions ndots:0\n")
+        probe = {"id": "d", "kind": "resolve", "name": "app", "root": str(tmp_path), "dns": True, "timeout": 1.0}
+        (r,) = run1(agent, probe, netns=f"/run/netns/{ns.name}")
+        assert (r["state"], r["addresses"], r["source"], r["dns"]) == ("ok", ["172.30.0.7"], "dns", ["172.30.0.7"])
+    finally:
+        responder.kill()
+        responder.wait()
+
+
+def test_resolve_never_asks_a_server_other_than_dockers(agent, tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "hosts").write_text("127.0.0.1 localhost\n")
+    (tmp_path / "etc" / "resolv.conf").write_text("nameserver 10.0.0.2\n")
+    (r,) = run1(agent, {"id": "d", "kind": "resolve", "name": "app", "root": str(tmp_path), "dns": True})
+    assert r["state"] == "unresolved" and "10.0.0.2" in r["detail"] and "not asked" in r["detail"]
