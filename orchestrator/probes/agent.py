@@ -403,27 +403,31 @@ async def probe_udp(v: Vantage, spec: dict) -> dict:
             except OSError as e:
                 state, detail = _icmp_error(sock, v6) or _classify(e.errno)
                 return {"state": state, "latency_ms": _ms(t0), "detail": detail}
-            deadline = t0 + timeout
-            while True:
-                left = deadline - time.perf_counter()
-                if left <= 0 or not await _wait_fd(v.loop, sock.fileno(), False, left):
-                    return {
-                        "state": "open|filtered",
-                        "latency_ms": _ms(t0),
-                        "detail": f"no reply within {timeout:g} s",
-                    }
-                try:
-                    data = sock.recv(BANNER_MAX)
-                except BlockingIOError:
-                    continue
-                except OSError as e:
-                    state, detail = _icmp_error(sock, v6) or _classify(e.errno)
-                    return {"state": state, "latency_ms": _ms(t0), "detail": detail}
-                return {
-                    "state": "open",
-                    "latency_ms": _ms(t0),
-                    "banner": data.decode("utf-8", errors="replace"),
-                }
+            return await _await_reply(
+                v, sock, v6, t0, timeout, BANNER_MAX, ("open|filtered", f"no reply within {timeout:g} s"),
+                lambda data: {"state": "open", "banner": data.decode("utf-8", errors="replace")},
+            )
+
+
+async def _await_reply(v: Vantage, sock: socket.socket, v6: bool, t0: float, timeout: float, bufsize: int,
+                       silence: tuple, accept) -> dict:
+    """Wait for a datagram that `accept` turns into a result (None: not ours, keep waiting);
+    an ICMP error read from the error queue, or `silence` when the timeout passes."""
+    deadline = t0 + timeout
+    while True:
+        left = deadline - time.perf_counter()
+        if left <= 0 or not await _wait_fd(v.loop, sock.fileno(), False, left):
+            return {"state": silence[0], "latency_ms": _ms(t0), "detail": silence[1]}
+        try:
+            data = sock.recv(bufsize)
+        except BlockingIOError:
+            continue
+        except OSError as e:
+            state, detail = _icmp_error(sock, v6) or _classify(e.errno)
+            return {"state": state, "latency_ms": _ms(t0), "detail": detail}
+        answer = accept(data)
+        if answer is not None:
+            return {"latency_ms": _ms(t0), **answer}
 
 
 # ---------------------------------------------------------------- icmp
@@ -478,29 +482,19 @@ async def probe_icmp(v: Vantage, spec: dict) -> dict:
             except OSError as e:
                 state, detail = _icmp_error(sock, v6) or _classify(e.errno)
                 return {"state": state, "latency_ms": _ms(t0), "detail": detail}
-            deadline = t0 + timeout
-            while True:
-                left = deadline - time.perf_counter()
-                if left <= 0 or not await _wait_fd(v.loop, sock.fileno(), False, left):
-                    return {
-                        "state": "filtered",
-                        "latency_ms": _ms(t0),
-                        "detail": f"no echo reply within {timeout:g} s",
-                    }
-                try:
-                    data = sock.recv(2048)
-                except BlockingIOError:
-                    continue
-                except OSError as e:
-                    state, detail = _icmp_error(sock, v6) or _classify(e.errno)
-                    return {"state": state, "latency_ms": _ms(t0), "detail": detail}
+
+            def echo_reply(data: bytes):  # noqa: ANN202 - a result dict, or None for another packet
                 if raw and not v6 and data:
                     data = data[(data[0] & 0x0F) * 4 :]  # strip the IPv4 header
                 if len(data) < 8:
-                    continue
+                    return None
                 rtype, _code, _sum, rid, rseq = struct.unpack_from("!BBHHH", data)
                 if rtype == reply_type and rseq == seq and (rid == ident or not raw):
-                    return {"state": "open", "latency_ms": _ms(t0)}
+                    return {"state": "open"}
+                return None
+
+            return await _await_reply(v, sock, v6, t0, timeout, 2048,
+                                      ("filtered", f"no echo reply within {timeout:g} s"), echo_reply)
 
 
 # ---------------------------------------------------------------- http
