@@ -6,6 +6,8 @@ plain scripts (`python bench/<name>.py`), so this module is imported by file loc
 
 from __future__ import annotations
 
+import argparse
+
 import datetime as _dt
 import os
 import platform
@@ -169,3 +171,19 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(out)
+
+
+def bench_main(parser: "argparse.ArgumentParser", run: Callable, render: Callable, argv: list[str] | None) -> int:
+    """Parse, run, print Markdown or JSON; exit 1 if anything was left on the engine, 130 if stopped."""
+    import json
+
+    from orchestrator.errors import Interrupted
+
+    args = parser.parse_args(argv)
+    try:
+        result = run(args)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        print(f"interrupted ({exc}); what this benchmark made has been removed", file=sys.stderr)
+        return 130
+    print(json.dumps(result, indent=2, default=str) if args.json else render(result))
+    return 1 if result["leftovers"] else 0

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import secrets
 import socket
 import statistics
@@ -45,7 +44,6 @@ import _common as C
 import docker
 
 from orchestrator import session
-from orchestrator.errors import Interrupted
 from orchestrator.probes.launchers import setns as setns_launcher
 from orchestrator.runtime import lifecycle
 from orchestrator.runtime.engine import connect
@@ -461,14 +459,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        result = run(args)
-    except (KeyboardInterrupt, Interrupted) as exc:
-        print(f"interrupted ({exc}); what this benchmark made has been removed", file=sys.stderr)
-        return 130
-    print(json.dumps(result, indent=2, default=str) if args.json else render(result))
-    return 1 if result["leftovers"] else 0
+    return C.bench_main(parser(), run, render, argv)
 
 
 if __name__ == "__main__":

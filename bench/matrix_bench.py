@@ -419,14 +419,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        result = run(args)
-    except (KeyboardInterrupt, Interrupted) as exc:
-        print(f"interrupted ({exc}); what this benchmark made has been removed", file=sys.stderr)
-        return 130
-    print(json.dumps(result, indent=2, default=str) if args.json else render(result))
-    return 1 if result["leftovers"] else 0
+    return C.bench_main(parser(), run, render, argv)
 
 
 if __name__ == "__main__":

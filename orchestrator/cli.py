@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import click
 
 from . import __version__, session
-from .errors import EXIT_CANNOT_CHECK, EXIT_FAILED_CELLS, EXIT_OK, Interrupted, LooplabError
+from .errors import EXIT_FAILED_CELLS, EXIT_OK, Interrupted, LooplabError
 from .report import FORMATS, render
 from .runtime.lifecycle import observer_names
 

@@ -6,7 +6,7 @@ the first rule that recognises the cell wins. Facts are collected by runtime/fac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from .runtime.firewall import FirewallEntry

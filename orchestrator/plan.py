@@ -22,7 +22,7 @@ from typing import Iterable
 
 from .report.model import TargetKind
 from .runtime.state import HOST, OUTSIDE, LabState, Published
-from .spec.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Expectation, Lab, Listener
+from .spec.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Lab, Listener
 
 NOT_REACHABLE = frozenset({"filtered", "unreachable"})
 NOT_OPEN = frozenset({"closed", "filtered", "unreachable", "open|filtered"})

@@ -74,6 +74,13 @@ def take_inventory(state: LabState, launcher: Launcher, namespaces: list[str], *
     return read
 
 
+def _inventory_probes(state: LabState, namespace: str) -> list[dict]:
+    """The agent's way to the same facts, for launchers that cannot read /proc here."""
+    pid = state.netns_pid(namespace)
+    return [{"id": "inventory", "kind": "sockets"},
+            {"id": "localhost", "kind": "resolve", "name": "localhost", "root": f"/proc/{pid}/root" if pid else "/"}]
+
+
 def _inventory_here(state: LabState, namespace: str, *, owners: bool) -> bool:
     pid = state.netns_pid(namespace)
     proc = f"/proc/{pid}" if pid else "/proc/self"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from looplab_it import COMPOSE
+
 
 LAB = """\
 services:
