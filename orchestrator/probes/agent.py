@@ -952,14 +952,24 @@ def _scan_width(want: int) -> int:
     """Sockets the scan may hold at once: ``want``, within RLIMIT_NOFILE (soft raised
     towards the hard limit when needed)."""
     try:
-        import resource
-    except ImportError:
-        return min(want, 256)
-    try:
         in_use = len(os.listdir("/proc/self/fd"))
     except OSError:
         in_use = 256
-    need = in_use + want + _SCAN_FD_RESERVE
+    soft = _raise_nofile(in_use + want + _SCAN_FD_RESERVE)
+    if soft is None:
+        return want
+    return max(1, min(want, soft - in_use - _SCAN_FD_RESERVE))
+
+
+def _raise_nofile(need: int, fallback: int = 256 + _SCAN_FD_RESERVE) -> int | None:
+    """Raise RLIMIT_NOFILE's soft limit towards ``need`` (never past the hard one).
+
+    Returns the soft limit now in force; None when it is unlimited; ``fallback`` where the
+    platform has no ``resource`` module."""
+    try:
+        import resource
+    except ImportError:
+        return fallback
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < need:
         target = need if hard == resource.RLIM_INFINITY else min(need, hard)
@@ -968,9 +978,7 @@ def _scan_width(want: int) -> int:
             soft = target
         except (OSError, ValueError):
             pass
-    if soft == resource.RLIM_INFINITY:
-        return want
-    return max(1, min(want, soft - in_use - _SCAN_FD_RESERVE))
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _queued_icmp(sock: socket.socket, v6: bool, port: int):
@@ -1355,21 +1363,9 @@ def _fd_budget(n_vantages: int, n_probes: int) -> int:
     """
     reserve = 64 + 8 * n_vantages  # stdio, each loop's epoll + self-pipe, /proc reads
     want = reserve + min(n_probes, MAX_CONCURRENCY * max(n_vantages, 1))
-    try:
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft != resource.RLIM_INFINITY and soft < want:
-            target = want if hard == resource.RLIM_INFINITY else min(want, hard)
-            try:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-                soft = target
-            except (OSError, ValueError):
-                pass
-        if soft == resource.RLIM_INFINITY:
-            soft = want
-    except ImportError:
-        soft = 1024
+    soft = _raise_nofile(want, fallback=1024)
+    if soft is None:
+        soft = want
     return max(1, min(MAX_CONCURRENCY, (soft - reserve) // max(n_vantages, 1)))
 
 
