@@ -7,7 +7,6 @@ plain scripts (`python bench/<name>.py`), so this module is imported by file loc
 from __future__ import annotations
 
 import argparse
-
 import datetime as _dt
 import os
 import platform
@@ -30,14 +29,21 @@ LOOPLAB_LAB_LABEL = "org.looplab.lab"
 @dataclass(frozen=True)
 class GeneratedLab:
     path: Path
-    name: str                      # the lab name looplab derives from the file stem
+    name: str  # the lab name looplab derives from the file stem
     services: int
-    listeners: dict[str, list[tuple[str, int]]]   # service -> [(bind address, port)]
+    listeners: dict[str, list[tuple[str, int]]]  # service -> [(bind address, port)]
     networks: tuple[str, ...]
 
 
-def write_lab(directory: Path, stem: str, services: int, *, base_port: int,
-              networks: tuple[str, ...] = ("lan",), second_every: int = 2) -> GeneratedLab:
+def write_lab(
+    directory: Path,
+    stem: str,
+    services: int,
+    *,
+    base_port: int,
+    networks: tuple[str, ...] = ("lan",),
+    second_every: int = 2,
+) -> GeneratedLab:
     """A Compose file of `services` toolbox services with 3 TCP listeners each, distinct ports.
 
     Service i listens on 0.0.0.0:P, 127.0.0.1:P+1, 0.0.0.0:P+2 with P = base_port + 3i. Every
@@ -54,8 +60,12 @@ def write_lab(directory: Path, stem: str, services: int, *, base_port: int,
         listeners[name] = binds
         urls = ", ".join(f'"tcp://{a}:{port}"' for a, port in binds)
         nets = [networks[0]] + ([networks[1]] if len(networks) > 1 and i % second_every == 0 else [])
-        lines += [f"  {name}:", f"    image: {TOOLBOX}", f'    command: ["serve", {urls}]',
-                  f"    networks: [{', '.join(nets)}]"]
+        lines += [
+            f"  {name}:",
+            f"    image: {TOOLBOX}",
+            f'    command: ["serve", {urls}]',
+            f"    networks: [{', '.join(nets)}]",
+        ]
     lines.append("networks:")
     lines += [f"  {n}: {{}}" for n in networks]
     path = directory / f"{stem}.yml"
@@ -65,8 +75,13 @@ def write_lab(directory: Path, stem: str, services: int, *, base_port: int,
 
 # -- statistics --------------------------------------------------------------------------
 def summary(samples: list[float]) -> dict:
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
-            "n": len(samples), "samples": [round(s, 4) for s in samples]}
+    return {
+        "median": statistics.median(samples),
+        "min": min(samples),
+        "max": max(samples),
+        "n": len(samples),
+        "samples": [round(s, 4) for s in samples],
+    }
 
 
 def fmt_s(x: float) -> str:
@@ -103,16 +118,17 @@ def loadavg() -> list[float]:
 
 
 # -- the toolbox image, checked (and rebuilt if its sources changed) in a child process --------
-_ENSURE = ("from orchestrator.runtime.engine import connect; "
-           "from orchestrator.runtime.toolbox_image import ensure_toolbox; "
-           "print(int(ensure_toolbox(connect()).built))")
+_ENSURE = (
+    "from orchestrator.runtime.engine import connect; "
+    "from orchestrator.runtime.toolbox_image import ensure_toolbox; "
+    "print(int(ensure_toolbox(connect()).built))"
+)
 
 
 def ensure_toolbox_elsewhere() -> bool:
     """Build the toolbox now, outside this process: a rebuild (an ~80 MB tar buffer and ~10 s)
     would otherwise land in the timings and in this process's peak RSS. True if it was rebuilt."""
-    proc = subprocess.run([sys.executable, "-c", _ENSURE], capture_output=True, text=True, timeout=600,
-                          check=False)
+    proc = subprocess.run([sys.executable, "-c", _ENSURE], capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"cannot check the toolbox image: {proc.stderr.strip()[-300:]}")
     return proc.stdout.strip().endswith("1")
@@ -132,8 +148,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 # -- leftovers -------------------------------------------------------------------------------
-def leftovers(client, *, lab_names: list[str] = (), projects: list[str] = (),
-              name_prefixes: list[str] = ()) -> list[str]:
+def leftovers(
+    client, *, lab_names: list[str] = (), projects: list[str] = (), name_prefixes: list[str] = ()
+) -> list[str]:
     """Containers and networks this benchmark made that still exist (empty list = clean)."""
     found: list[str] = []
     filters = [{"label": f"{LOOPLAB_LAB_LABEL}={n}"} for n in lab_names]
@@ -162,7 +179,7 @@ def remove_leftovers(client, **kw) -> list[str]:
                 client.api.remove_container(name, force=True, v=True)
             else:
                 client.api.remove_network(name)
-        except Exception as exc:  # noqa: BLE001 - report, keep going
+        except Exception as exc:
             print(f"warning: could not remove {item}: {exc}", file=sys.stderr)
     return found
 
@@ -173,7 +190,7 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def bench_main(parser: "argparse.ArgumentParser", run: Callable, render: Callable, argv: list[str] | None) -> int:
+def bench_main(parser: argparse.ArgumentParser, run: Callable, render: Callable, argv: list[str] | None) -> int:
     """Parse, run, print Markdown or JSON; exit 1 if anything was left on the engine, 130 if stopped."""
     import json
 

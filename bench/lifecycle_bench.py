@@ -123,9 +123,14 @@ class StageClock:
 
 def instrument() -> StageClock:
     clock = StageClock()
-    for attr, stage in (("load_lab", "load"), ("connect", "connect"), ("engine_info", "engine_info"),
-                        ("check_images", "check_images"), ("check_host_ports", "check_ports"),
-                        ("wait_ready", "readiness")):
+    for attr, stage in (
+        ("load_lab", "load"),
+        ("connect", "connect"),
+        ("engine_info", "engine_info"),
+        ("check_images", "check_images"),
+        ("check_host_ports", "check_ports"),
+        ("wait_ready", "readiness"),
+    ):
         clock.wrap(session, attr, stage)
     original_ensure = session.ensure_toolbox
 
@@ -139,15 +144,24 @@ def instrument() -> StageClock:
 
     session.ensure_toolbox = ensure
     runner = lifecycle.LabRunner
-    for attr, stage in (("start", "start"), ("_create_network", "network"), ("_start_service", "container"),
-                        ("_start_observer", "container"), ("_inspect", "inspect")):
+    for attr, stage in (
+        ("start", "start"),
+        ("_create_network", "network"),
+        ("_start_service", "container"),
+        ("_start_observer", "container"),
+        ("_inspect", "inspect"),
+    ):
         clock.wrap(runner, attr, stage)
     clock.wrap(lifecycle, "_remove_container", "rm_container")
     clock.wrap(lifecycle, "_remove_network", "rm_network")
     clock.wrap(setns_launcher.SetnsLauncher, "run", "agent_run")
     api = docker.APIClient
-    for attr, stage in (("create_container", "api_create"), ("start", "api_start"),
-                        ("inspect_container", "api_inspect"), ("remove_container", "api_remove")):
+    for attr, stage in (
+        ("create_container", "api_create"),
+        ("start", "api_start"),
+        ("inspect_container", "api_inspect"),
+        ("remove_container", "api_remove"),
+    ):
         clock.wrap(api, attr, stage)
     return clock
 
@@ -168,7 +182,7 @@ def looplab_once(path: Path, clock: StageClock) -> dict:
         clock.armed = False
     # containers phase: from the first container create to the last start (all levels)
     stages = {
-        "preflight": (clock.first("start") or t0) - t0,    # load, connect, toolbox check, images, ports
+        "preflight": (clock.first("start") or t0) - t0,  # load, connect, toolbox check, images, ports
         "toolbox_check": clock.span("toolbox"),
         "networks": clock.span("network"),
         "containers": clock.span("container"),
@@ -177,7 +191,8 @@ def looplab_once(path: Path, clock: StageClock) -> dict:
         "readiness_agent_runs": clock.counts.get("agent_run", 0),
         "readiness_agent_s": sum(clock.durations("agent_run")),
         "readiness_first_poll": clock.first("agent_run") - (clock.first("readiness") or 0.0)
-        if clock.first("agent_run") else 0.0,
+        if clock.first("agent_run")
+        else 0.0,
         "readiness_inspects": clock.count_within("api_inspect", "readiness"),
         "readiness_inspect_s": clock.sum_within("api_inspect", "readiness"),
         "api_create_per_call": clock.per_call("api_create"),
@@ -189,8 +204,15 @@ def looplab_once(path: Path, clock: StageClock) -> dict:
     }
     containers = len(started.state.members) if started is not None else 0
     networks = len(started.state.networks) if started is not None else 0
-    return {"up": t1 - t0, "down": t2 - t1, "total": t2 - t0, "stages": stages, "rebuilt": clock.rebuilt,
-            "containers": containers, "networks": networks}
+    return {
+        "up": t1 - t0,
+        "down": t2 - t1,
+        "total": t2 - t0,
+        "stages": stages,
+        "rebuilt": clock.rebuilt,
+        "containers": containers,
+        "networks": networks,
+    }
 
 
 # -- docker-compose, with a /proc readiness check ------------------------------------------------
@@ -198,7 +220,7 @@ def _decode(hexaddr: str) -> str:
     raw = bytes.fromhex(hexaddr)
     if len(raw) == 4:
         return socket.inet_ntop(socket.AF_INET, raw[::-1])
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
     return socket.inet_ntop(socket.AF_INET6, words)
 
 
@@ -225,15 +247,26 @@ def listening(pid: int, files: tuple[str, ...] = ("tcp", "tcp6")) -> set[tuple[s
 
 def compose(project: str, path: Path, *args: str) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.run(["docker-compose", "-p", project, "-f", str(path), *args],
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        ["docker-compose", "-p", project, "-f", str(path), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"docker-compose {' '.join(args)} failed: {proc.stderr.strip()[-400:]}")
     return time.perf_counter() - t0
 
 
-def compose_wait_ready(client, project: str, lab: C.GeneratedLab, *,
-                       label_key: str = C.COMPOSE_PROJECT_LABEL, service_key: str = "com.docker.compose.service") -> None:
+def compose_wait_ready(
+    client,
+    project: str,
+    lab: C.GeneratedLab,
+    *,
+    label_key: str = C.COMPOSE_PROJECT_LABEL,
+    service_key: str = "com.docker.compose.service",
+) -> None:
     label = f"{label_key}={project}"
     pids: dict[str, int] = {}
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -247,8 +280,7 @@ def compose_wait_ready(client, project: str, lab: C.GeneratedLab, *,
                     if pid:
                         pids[svc] = pid
         for svc in list(pending):
-            if svc in pids and (pending[svc] <= listening(pids[svc], ("tcp",))
-                                or pending[svc] <= listening(pids[svc])):
+            if svc in pids and (pending[svc] <= listening(pids[svc], ("tcp",)) or pending[svc] <= listening(pids[svc])):
                 del pending[svc]
         if not pending:
             return
@@ -257,8 +289,9 @@ def compose_wait_ready(client, project: str, lab: C.GeneratedLab, *,
         time.sleep(POLL_S)
 
 
-def compose_once(client, path: Path, lab: C.GeneratedLab, project: str, projects: list[str],
-                 *, plain_down: bool = False) -> dict:
+def compose_once(
+    client, path: Path, lab: C.GeneratedLab, project: str, projects: list[str], *, plain_down: bool = False
+) -> dict:
     projects.append(project)
     try:
         t0 = time.perf_counter()
@@ -269,11 +302,19 @@ def compose_once(client, path: Path, lab: C.GeneratedLab, project: str, projects
         down_s = compose(project, path, "down") if plain_down else compose(project, path, "down", "-t", "0")
         t3 = time.perf_counter()
     except BaseException:
-        subprocess.run(["docker-compose", "-p", project, "-f", str(path), "down", "-t", "0"],
-                       capture_output=True, timeout=300, check=False)
+        subprocess.run(
+            ["docker-compose", "-p", project, "-f", str(path), "down", "-t", "0"],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
         raise
-    return {"up": t2 - t0, "down": t3 - t2, "total": t3 - t0,
-            "stages": {"up_d": up_s, "readiness": t2 - t1, "down": down_s}}
+    return {
+        "up": t2 - t0,
+        "down": t3 - t2,
+        "total": t3 - t0,
+        "stages": {"up_d": up_s, "readiness": t2 - t1, "down": down_s},
+    }
 
 
 # -- the engine floor: the bare SDK, everything in parallel ---------------------------------------
@@ -296,11 +337,17 @@ def floor_once(client, lab: C.GeneratedLab, project: str, projects: list[str]) -
     def start(svc: str) -> None:
         binds = lab.listeners[svc]
         cmd = ["serve", *(f"tcp://{a}:{p}" for a, p in binds)]
-        cid = api.create_container(C.TOOLBOX, command=cmd, name=f"{project}_{svc}", detach=True,
-                                   labels={**labels, FLOOR_SERVICE: svc},
-                                   host_config=api.create_host_config(network_mode=f"{project}_lan"),
-                                   networking_config=api.create_networking_config(
-                                       {f"{project}_lan": api.create_endpoint_config(aliases=[svc])}))["Id"]
+        cid = api.create_container(
+            C.TOOLBOX,
+            command=cmd,
+            name=f"{project}_{svc}",
+            detach=True,
+            labels={**labels, FLOOR_SERVICE: svc},
+            host_config=api.create_host_config(network_mode=f"{project}_lan"),
+            networking_config=api.create_networking_config(
+                {f"{project}_lan": api.create_endpoint_config(aliases=[svc])}
+            ),
+        )["Id"]
         ids.append(cid)
         api.start(cid)
 
@@ -325,8 +372,12 @@ def floor_once(client, lab: C.GeneratedLab, project: str, projects: list[str]) -
         for n in api.networks(filters={"label": f"{FLOOR_LABEL}={project}"}):
             api.remove_network(n["Id"])
         raise
-    return {"up": t2 - t0, "down": t3 - t2, "total": t3 - t0,
-            "stages": {"start": t1 - t0, "readiness": t2 - t1, "down": t3 - t2}}
+    return {
+        "up": t2 - t0,
+        "down": t3 - t2,
+        "total": t3 - t0,
+        "stages": {"start": t1 - t0, "readiness": t2 - t1, "down": t3 - t2},
+    }
 
 
 # -- the run -----------------------------------------------------------------------------------------
@@ -339,25 +390,24 @@ def run(args: argparse.Namespace) -> dict:
     result: dict = {"benchmark": "lifecycle", "env": env}
     with tempfile.TemporaryDirectory(prefix="looplab-bench-") as tmp:
         lab = C.write_lab(Path(tmp), f"benchlife{tag}", args.services, base_port=BASE_PORT, networks=("lan",))
-        result["lab"] = {"name": lab.name, "services": args.services, "listeners_per_service": 3,
-                         "networks": ["lan"]}
+        result["lab"] = {"name": lab.name, "services": args.services, "listeners_per_service": 3, "networks": ["lan"]}
         tools = ["looplab", "compose"] + ([] if args.no_floor else ["floor"])
         samples: dict[str, list[dict]] = {t: [] for t in tools}
         warmups: dict[str, dict] = {}
         try:
             with C.sigterm_as_interrupt():
-                result["lab"]["toolbox_rebuilt_first"] = C.ensure_toolbox_elsewhere()   # outside the timings
+                result["lab"]["toolbox_rebuilt_first"] = C.ensure_toolbox_elsewhere()  # outside the timings
                 warmups["looplab"] = looplab_once(lab.path, clock)
                 warmups["compose"] = compose_once(client, lab.path, lab, f"{lab.name}w", projects)
                 rep, extra = 0, 0
                 if not args.no_floor:
                     warmups["floor"] = floor_once(client, lab, f"{lab.name}fw", projects)
                 while rep < args.reps:
-                    order = tools[rep % len(tools):] + tools[:rep % len(tools)]   # rotate who goes first
+                    order = tools[rep % len(tools) :] + tools[: rep % len(tools)]  # rotate who goes first
                     for tool in order:
                         if tool == "looplab":
                             s = looplab_once(lab.path, clock)
-                            if s["rebuilt"] and extra < 3:     # someone changed the toolbox: not a fair sample
+                            if s["rebuilt"] and extra < 3:  # someone changed the toolbox: not a fair sample
                                 extra += 1
                                 s = looplab_once(lab.path, clock)
                         elif tool == "compose":
@@ -367,21 +417,29 @@ def run(args: argparse.Namespace) -> dict:
                         samples[tool].append(s)
                     rep += 1
                 if not args.no_plain_down:
-                    result["compose_plain_down"] = compose_once(client, lab.path, lab, f"{lab.name}p", projects,
-                                                                plain_down=True)
+                    result["compose_plain_down"] = compose_once(
+                        client, lab.path, lab, f"{lab.name}p", projects, plain_down=True
+                    )
         finally:
-            for p in projects:       # compose_once already downs its project; this is belt and braces
+            for p in projects:  # compose_once already downs its project; this is belt and braces
                 if C.leftovers(client, projects=[p]):
-                    subprocess.run(["docker-compose", "-p", p, "-f", str(lab.path), "down", "-t", "0"],
-                                   capture_output=True, timeout=300, check=False)
+                    subprocess.run(
+                        ["docker-compose", "-p", p, "-f", str(lab.path), "down", "-t", "0"],
+                        capture_output=True,
+                        timeout=300,
+                        check=False,
+                    )
             for p in projects:
                 for c in client.api.containers(all=True, filters={"label": f"{FLOOR_LABEL}={p}"}):
                     client.api.remove_container(c["Id"], force=True, v=True)
                 for n in client.api.networks(filters={"label": f"{FLOOR_LABEL}={p}"}):
                     client.api.remove_network(n["Id"])
             result["leftovers"] = C.remove_leftovers(
-                client, lab_names=[lab.name], projects=projects,
-                name_prefixes=[f"looplab-{lab.name}-", *(f"{p}_" for p in projects)])
+                client,
+                lab_names=[lab.name],
+                projects=projects,
+                name_prefixes=[f"looplab-{lab.name}-", *(f"{p}_" for p in projects)],
+            )
     result["env"]["loadavg_end"] = C.loadavg()
     out: dict = {}
     for tool, runs in samples.items():
@@ -391,10 +449,12 @@ def run(args: argparse.Namespace) -> dict:
     out["looplab"]["networks"] = samples["looplab"][0]["networks"]
     out["looplab"]["rebuilt_samples"] = sum(r["rebuilt"] for r in samples["looplab"])
     out["ratio_looplab_over_compose"] = {
-        k: out["looplab"][k]["median"] / out["compose"][k]["median"] for k in ("up", "down", "total")}
+        k: out["looplab"][k]["median"] / out["compose"][k]["median"] for k in ("up", "down", "total")
+    }
     if "floor" in out:
         out["ratio_floor_over_compose"] = {
-            k: out["floor"][k]["median"] / out["compose"][k]["median"] for k in ("up", "down", "total")}
+            k: out["floor"][k]["median"] / out["compose"][k]["median"] for k in ("up", "down", "total")
+        }
     out["warmup"] = {t: {k: round(w[k], 3) for k in ("up", "down", "total")} for t, w in warmups.items()}
     result.update(out)
     return result
@@ -408,43 +468,60 @@ def render(result: dict) -> str:
         return f"{C.fmt_s(s['median'])} ({C.fmt_s(s['min'])}–{C.fmt_s(s['max'])})"
 
     fl = result.get("floor")
-    rows = [[label, cell(ll[k]), cell(cp[k]), f"{ratio[k]:.2f}"]
-            + ([cell(fl[k]), f"{result['ratio_floor_over_compose'][k]:.2f}"] if fl else [])
-            for k, label in (("up", "up to ready"), ("down", "down"), ("total", "up + ready + down"))]
+    rows = [
+        [label, cell(ll[k]), cell(cp[k]), f"{ratio[k]:.2f}"]
+        + ([cell(fl[k]), f"{result['ratio_floor_over_compose'][k]:.2f}"] if fl else [])
+        for k, label in (("up", "up to ready"), ("down", "down"), ("total", "up + ready + down"))
+    ]
     lab = result["lab"]
     header = ["phase", "looplab s", "docker-compose s", "looplab / compose"]
     if fl:
         header += ["engine floor s", "floor / compose"]
-    out = [f"### Lifecycle: {lab['services']} services × 3 listeners, 1 network (median of {n}, s)", "",
-           C.md_table(header, rows), ""]
+    out = [
+        f"### Lifecycle: {lab['services']} services × 3 listeners, 1 network (median of {n}, s)",
+        "",
+        C.md_table(header, rows),
+        "",
+    ]
     st = ll["stages"]
-    out.append(f"- looplab `up` starts {ll['containers']} containers and {ll['networks']} network(s) (observers and "
-               f"the `@outside` network start on first use); compose starts {lab['services']} containers and 1 network.")
-    out.append(f"- looplab stages (medians): preflight {st['preflight']:.2f} (toolbox check {st['toolbox_check']:.2f}), "
-               f"networks {st['networks']:.2f}, containers {st['containers']:.2f}, inspect {st['inspect']:.2f}, "
-               f"readiness {st['readiness']:.2f} ({st['readiness_agent_runs']:.0f} agent runs taking "
-               f"{st['readiness_agent_s']:.2f}, {st['readiness_inspects']:.0f} container inspects taking "
-               f"{st['readiness_inspect_s']:.2f}); per call: create {st['api_create_per_call']:.2f}, start "
-               f"{st['api_start_per_call']:.2f}, remove {st['api_remove_per_call']:.2f}; teardown: listing "
-               f"{st['teardown_list']:.2f}, containers {st['teardown_containers']:.2f}, networks "
-               f"{st['teardown_networks']:.2f}.")
+    out.append(
+        f"- looplab `up` starts {ll['containers']} containers and {ll['networks']} network(s) (observers and "
+        f"the `@outside` network start on first use); compose starts {lab['services']} containers and 1 network."
+    )
+    out.append(
+        f"- looplab stages (medians): preflight {st['preflight']:.2f} (toolbox check {st['toolbox_check']:.2f}), "
+        f"networks {st['networks']:.2f}, containers {st['containers']:.2f}, inspect {st['inspect']:.2f}, "
+        f"readiness {st['readiness']:.2f} ({st['readiness_agent_runs']:.0f} agent runs taking "
+        f"{st['readiness_agent_s']:.2f}, {st['readiness_inspects']:.0f} container inspects taking "
+        f"{st['readiness_inspect_s']:.2f}); per call: create {st['api_create_per_call']:.2f}, start "
+        f"{st['api_start_per_call']:.2f}, remove {st['api_remove_per_call']:.2f}; teardown: listing "
+        f"{st['teardown_list']:.2f}, containers {st['teardown_containers']:.2f}, networks "
+        f"{st['teardown_networks']:.2f}."
+    )
     cs = cp["stages"]
-    out.append(f"- compose stages (medians): `up -d` {cs['up_d']:.2f}, readiness {cs['readiness']:.2f} "
-               f"(/proc/<pid>/net/tcp from the host, pids via the engine API), `down -t 0` {cs['down']:.2f}.")
+    out.append(
+        f"- compose stages (medians): `up -d` {cs['up_d']:.2f}, readiness {cs['readiness']:.2f} "
+        f"(/proc/<pid>/net/tcp from the host, pids via the engine API), `down -t 0` {cs['down']:.2f}."
+    )
     if fl:
         fs = fl["stages"]
-        out.append(f"- engine floor (bare SDK: 1 network, {lab['services']} containers created and started from 16 "
-                   f"threads, same readiness check, parallel force-remove): start {fs['start']:.2f}, readiness "
-                   f"{fs['readiness']:.2f}, down {fs['down']:.2f}. No orchestrator on this engine can go below it.")
+        out.append(
+            f"- engine floor (bare SDK: 1 network, {lab['services']} containers created and started from 16 "
+            f"threads, same readiness check, parallel force-remove): start {fs['start']:.2f}, readiness "
+            f"{fs['readiness']:.2f}, down {fs['down']:.2f}. No orchestrator on this engine can go below it."
+        )
     if "compose_plain_down" in result:
         pd = result["compose_plain_down"]
-        out.append(f"- compose with plain `down` (10 s stop grace), once: up to ready {pd['up']:.2f}, "
-                   f"down {pd['down']:.2f}.")
+        out.append(
+            f"- compose with plain `down` (10 s stop grace), once: up to ready {pd['up']:.2f}, down {pd['down']:.2f}."
+        )
     if ll.get("rebuilt_samples"):
         out.append(f"- {ll['rebuilt_samples']} looplab sample(s) rebuilt the toolbox image mid-run.")
-    out.append(f"- warm-up (discarded): looplab {result['warmup']['looplab']['total']:.2f}, compose "
-               f"{result['warmup']['compose']['total']:.2f}; leftovers: {', '.join(result['leftovers']) or 'none'}; "
-               f"load average {result['env']['loadavg_start']} → {result['env']['loadavg_end']}.")
+    out.append(
+        f"- warm-up (discarded): looplab {result['warmup']['looplab']['total']:.2f}, compose "
+        f"{result['warmup']['compose']['total']:.2f}; leftovers: {', '.join(result['leftovers']) or 'none'}; "
+        f"load average {result['env']['loadavg_start']} → {result['env']['loadavg_end']}."
+    )
     return "\n".join(out)
 
 

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
 from orchestrator.errors import Interrupted, LooplabError
+from orchestrator.labfile.loader import load_lab
 from orchestrator.plan import NOT_REACHABLE, PlannedCell, plan
 from orchestrator.probes import agent as agent_module
 from orchestrator.probes.launchers import make_launcher
@@ -48,7 +49,6 @@ from orchestrator.runtime.state import (
     NetworkState,
 )
 from orchestrator.session import RunOptions, up
-from orchestrator.spec.loader import load_lab
 
 BASE_PORT = 41000
 MIN_SUBSET = 1000
@@ -76,8 +76,10 @@ except OSError as e:
 
 # -- sizing: plan a lab offline on a made-up state, to pick N --------------------------------
 def _fake_state(lab) -> LabState:
-    nets = {n.name: NetworkState(n.name, n.name, f"10.{k}.0.1", f"10.{k}.0.0/24", n.internal)
-            for k, n in enumerate(lab.networks)}
+    nets = {
+        n.name: NetworkState(n.name, n.name, f"10.{k}.0.1", f"10.{k}.0.0/24", n.internal)
+        for k, n in enumerate(lab.networks)
+    }
     nets[OUTSIDE] = NetworkState(OUTSIDE, "outside", "10.99.0.1", "10.99.0.0/24", False)
     net_index = {name: k for k, name in enumerate(nets)}
     members: dict[str, MemberState] = {}
@@ -115,7 +117,7 @@ def time_looplab(started, cells: list[PlannedCell], reps: int) -> dict:
     subset = reachable_subset(cells)
     runs = {"full": [], "subset": []}
     last: dict[str, list] = {}
-    for rep in range(reps + 1):                       # rep 0 is a discarded warm-up
+    for rep in range(reps + 1):  # rep 0 is a discarded warm-up
         order = ("full", "subset") if rep % 2 == 0 else ("subset", "full")
         for which in order:
             todo = cells if which == "full" else subset
@@ -128,11 +130,14 @@ def time_looplab(started, cells: list[PlannedCell], reps: int) -> dict:
         judged = last[which]
         med = statistics.median(runs[which])
         result[which] = {
-            "cells": len(todo), "seconds": C.summary(runs[which]), "cells_per_s": len(todo) / med,
+            "cells": len(todo),
+            "seconds": C.summary(runs[which]),
+            "cells_per_s": len(todo) / med,
             "states": dict(Counter(c.state for c in judged)),
             "verdicts": dict(Counter(c.verdict for c in judged)),
-            "failing": [f"{c.vantage} -> {c.target}: {c.state} (expected {c.expected})"
-                        for c in judged if c.verdict != "pass"][:10],
+            "failing": [
+                f"{c.vantage} -> {c.target}: {c.state} (expected {c.expected})" for c in judged if c.verdict != "pass"
+            ][:10],
         }
     result["_states"] = {(c.vantage, c.target, c.proto): c.state for c in last["full"]}
     return result
@@ -153,8 +158,11 @@ def stage_breakdown(started, subset: list[PlannedCell], reps: int) -> dict:
         dt, _ = C.timed(lambda o=outcomes: judge(subset, o, lab))
         t_judge.append(dt)
         # the agent process with nothing to do: interpreter + imports + JSON round trip
-        dt, _ = C.timed(lambda: subprocess.run([sys.executable, "-I", "-S", str(AGENT)],
-                                               input=b'{"vantages": []}', capture_output=True, check=True))
+        dt, _ = C.timed(
+            lambda: subprocess.run(
+                [sys.executable, "-I", "-S", str(AGENT)], input=b'{"vantages": []}', capture_output=True, check=True
+            )
+        )
         t_empty.append(dt)
         # the same batches probed in-process (no child process): pure probing + threads
         netns = {b.vantage: (f"/proc/{b.pid}/ns/net" if b.pid else None) for b in batches}
@@ -167,10 +175,17 @@ def stage_breakdown(started, subset: list[PlannedCell], reps: int) -> dict:
         dt, _ = C.timed(lambda r=request: agent_module.run_request(r))
         t_inproc_nograce.append(dt)
     med = statistics.median
-    return {"plan_s": med(t_plan), "batches_s": med(t_batch), "agent_process_s": med(t_launch),
-            "judge_s": med(t_judge), "agent_startup_empty_s": med(t_empty),
-            "probing_in_process_s": med(t_inproc), "probing_in_process_no_grace_s": med(t_inproc_nograce),
-            "grace_s": settings.grace_s, "timeout_s": settings.timeout_s}
+    return {
+        "plan_s": med(t_plan),
+        "batches_s": med(t_batch),
+        "agent_process_s": med(t_launch),
+        "judge_s": med(t_judge),
+        "agent_startup_empty_s": med(t_empty),
+        "probing_in_process_s": med(t_inproc),
+        "probing_in_process_no_grace_s": med(t_inproc_nograce),
+        "grace_s": settings.grace_s,
+        "timeout_s": settings.timeout_s,
+    }
 
 
 # -- memory ------------------------------------------------------------------------------------
@@ -202,9 +217,13 @@ def peak_rss(started, cells: list[PlannedCell]) -> dict:
     """
     batches = batches_for(cells, started.state, started.lab.probe)
     netns = {b.vantage: (f"/proc/{b.pid}/ns/net" if b.pid else None) for b in batches}
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", _HWM_WRAPPER, str(AGENT)],
-                          input=json.dumps(to_request(batches, netns)).encode(), capture_output=True, timeout=120,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _HWM_WRAPPER, str(AGENT)],
+        input=json.dumps(to_request(batches, netns)).encode(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     lines = proc.stderr.decode(errors="replace").strip().splitlines()
     agent_kb = int(lines[-1]) if lines and lines[-1].isdigit() else None
     return {
@@ -227,8 +246,9 @@ def naive_argv(cell: PlannedCell, state: LabState, timeout: float) -> list[str]:
 
 def naive_one(cell: PlannedCell, state: LabState, timeout: float) -> tuple[float, str]:
     t0 = time.perf_counter()
-    proc = subprocess.run(naive_argv(cell, state, timeout), capture_output=True, text=True,
-                          timeout=timeout + 60, check=False)
+    proc = subprocess.run(
+        naive_argv(cell, state, timeout), capture_output=True, text=True, timeout=timeout + 60, check=False
+    )
     return time.perf_counter() - t0, (proc.stdout.strip() or f"error exit {proc.returncode}")
 
 
@@ -240,8 +260,9 @@ def stratum(cell: PlannedCell) -> str:
     return "reachable"
 
 
-def time_naive(started, cells: list[PlannedCell], looplab_states: dict, *, sample: int,
-               budget_s: float, seed: int) -> dict:
+def time_naive(
+    started, cells: list[PlannedCell], looplab_states: dict, *, sample: int, budget_s: float, seed: int
+) -> dict:
     state, timeout = started.state, started.lab.probe.timeout_s
     rng = random.Random(seed)
     strata: dict[str, list[PlannedCell]] = {}
@@ -278,9 +299,12 @@ def time_naive(started, cells: list[PlannedCell], looplab_states: dict, *, sampl
     total = sum(len(members) * per_cell[k] for k, members in strata.items())
     subset_total = len(strata.get("reachable", [])) * per_cell.get("reachable", 0.0)
     agree = sum(1 for cell, st in observed if looplab_states.get((cell.vantage, cell.target, cell.proto)) == st)
-    disagree = [f"{cell.vantage} -> {cell.target}: naive {st}, looplab "
-                f"{looplab_states.get((cell.vantage, cell.target, cell.proto))}"
-                for cell, st in observed if looplab_states.get((cell.vantage, cell.target, cell.proto)) != st]
+    disagree = [
+        f"{cell.vantage} -> {cell.target}: naive {st}, looplab "
+        f"{looplab_states.get((cell.vantage, cell.target, cell.proto))}"
+        for cell, st in observed
+        if looplab_states.get((cell.vantage, cell.target, cell.proto)) != st
+    ]
     return {
         "mode": "full" if full else "sample",
         "pilot_estimate_s": estimate,
@@ -288,7 +312,8 @@ def time_naive(started, cells: list[PlannedCell], looplab_states: dict, *, sampl
         "cells_total": {k: len(strata[k]) for k in strata},
         "per_cell_mean_s": per_cell,
         "per_cell_median_s": {k: statistics.median(v) for k, v in times.items()},
-        "full_s": total, "subset_s": subset_total,
+        "full_s": total,
+        "subset_s": subset_total,
         "wall_s": time.perf_counter() - wall0,
         "agreement": {"same": agree, "different": len(observed) - agree, "examples": disagree[:5]},
     }
@@ -312,12 +337,22 @@ def run(args: argparse.Namespace) -> dict:
     tag = secrets.token_hex(3)
     with tempfile.TemporaryDirectory(prefix="looplab-bench-") as tmp:
         directory = Path(tmp)
-        n, predicted_cells, predicted_subset = (pick_size(directory, 10) if args.services is None
-                                                else (args.services, None, None))
+        n, predicted_cells, predicted_subset = (
+            pick_size(directory, 10) if args.services is None else (args.services, None, None)
+        )
         lab_file = C.write_lab(directory, f"benchmatrix{tag}", n, base_port=BASE_PORT, networks=NETWORKS)
-        result: dict = {"benchmark": "matrix", "env": env, "lab": {
-            "name": lab_file.name, "services": n, "listeners_per_service": 3, "networks": list(NETWORKS),
-            "predicted_cells": predicted_cells, "predicted_subset": predicted_subset}}
+        result: dict = {
+            "benchmark": "matrix",
+            "env": env,
+            "lab": {
+                "name": lab_file.name,
+                "services": n,
+                "listeners_per_service": 3,
+                "networks": list(NETWORKS),
+                "predicted_cells": predicted_cells,
+                "predicted_subset": predicted_subset,
+            },
+        }
         from orchestrator.runtime.engine import connect
 
         client = connect()
@@ -336,23 +371,26 @@ def run(args: argparse.Namespace) -> dict:
                 looplab = time_looplab(started, cells, args.reps)
                 states = looplab.pop("_states")
                 result["looplab"] = looplab
-                result["rss_mb"] = peak_rss(started, cells)     # before the in-process agent runs below
+                result["rss_mb"] = peak_rss(started, cells)  # before the in-process agent runs below
                 result["stages"] = stage_breakdown(started, subset, args.reps)
                 if not args.no_naive:
-                    result["naive"] = time_naive(started, cells, states, sample=args.sample,
-                                                 budget_s=args.naive_budget, seed=args.seed)
+                    result["naive"] = time_naive(
+                        started, cells, states, sample=args.sample, budget_s=args.naive_budget, seed=args.seed
+                    )
         finally:
             if started is not None:
                 t_down, _ = C.timed(started.runner.teardown)
                 result["lab"]["teardown_s"] = t_down
-            leftover = C.remove_leftovers(client, lab_names=[lab_file.name],
-                                          name_prefixes=[f"looplab-{lab_file.name}-"])
+            leftover = C.remove_leftovers(
+                client, lab_names=[lab_file.name], name_prefixes=[f"looplab-{lab_file.name}-"]
+            )
             result["leftovers"] = leftover
     result["env"]["loadavg_end"] = C.loadavg()
     if "naive" in result:
         for which, key in (("full", "full_s"), ("subset", "subset_s")):
             result["looplab"][which]["ratio_naive_over_looplab"] = (
-                result["naive"][key] / result["looplab"][which]["seconds"]["median"])
+                result["naive"][key] / result["looplab"][which]["seconds"]["median"]
+            )
     return result
 
 
@@ -362,8 +400,12 @@ def render(result: dict) -> str:
     for which, title in (("full", "whole matrix"), ("subset", "no cell filtered")):
         r = ll[which]
         s = r["seconds"]
-        row = [title, str(r["cells"]), f"{C.fmt_s(s['median'])} ({C.fmt_s(s['min'])}–{C.fmt_s(s['max'])})",
-               f"{r['cells_per_s']:.0f}"]
+        row = [
+            title,
+            str(r["cells"]),
+            f"{C.fmt_s(s['median'])} ({C.fmt_s(s['min'])}–{C.fmt_s(s['max'])})",
+            f"{r['cells_per_s']:.0f}",
+        ]
         if nv:
             naive_s = nv["full_s"] if which == "full" else nv["subset_s"]
             row += [C.fmt_s(naive_s), f"{r['cells'] / naive_s:.1f}", f"{r['ratio_naive_over_looplab']:.0f}×"]
@@ -371,44 +413,63 @@ def render(result: dict) -> str:
     header = ["matrix", "cells", "looplab s (median, min–max)", "looplab cells/s"]
     if nv:
         header += ["naive s", "naive cells/s", "naive / looplab"]
-    title = (f"### Probe matrix: {lab['services']} services × 3 listeners, {len(lab['networks'])} networks, "
-             f"{lab['vantages']} vantages (setns launcher, median of {ll['full']['seconds']['n']})")
+    title = (
+        f"### Probe matrix: {lab['services']} services × 3 listeners, {len(lab['networks'])} networks, "
+        f"{lab['vantages']} vantages (setns launcher, median of {ll['full']['seconds']['n']})"
+    )
     out = [title, "", C.md_table(header, rows), ""]
     if nv:
         strata_text = ", ".join(f"{k} {nv['cells_timed'][k]}/{nv['cells_total'][k]}" for k in nv["cells_timed"])
-        how = ("every cell run" if nv["mode"] == "full" else
-               f"EXTRAPOLATED from a stratified random sample of {sum(nv['cells_timed'].values())} cells "
-               f"({strata_text}); "
-               "per-stratum mean × cells")
+        how = (
+            "every cell run"
+            if nv["mode"] == "full"
+            else f"EXTRAPOLATED from a stratified random sample of {sum(nv['cells_timed'].values())} cells "
+            f"({strata_text}); "
+            "per-stratum mean × cells"
+        )
         per = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in nv["per_cell_mean_s"].items())
-        out.append(f"- naive baseline: `docker exec <container> python3 -c '<tcp connect>'` per cell, host cells "
-                   f"a fresh `{Path(sys.executable).name} -c`, sequential; {how}. Mean per cell: {per}. Naive and looplab agreed on "
-                   f"{nv['agreement']['same']}/{nv['agreement']['same'] + nv['agreement']['different']} "
-                   "cells timed.")
+        out.append(
+            f"- naive baseline: `docker exec <container> python3 -c '<tcp connect>'` per cell, host cells "
+            f"a fresh `{Path(sys.executable).name} -c`, sequential; {how}. "
+            f"Mean per cell: {per}. Naive and looplab agreed on "
+            f"{nv['agreement']['same']}/{nv['agreement']['same'] + nv['agreement']['different']} "
+            "cells timed."
+        )
         for ex in nv["agreement"]["examples"]:
             out.append(f"  - differs: {ex}")
     st = result["stages"]
-    out.append(f"- subset stages (medians): agent process {st['agent_process_s']:.3f} s, of which bare start-up "
-               f"(empty request) {st['agent_startup_empty_s']:.3f} s; the same probes in-process "
-               f"{st['probing_in_process_s']:.3f} s ({st['probing_in_process_no_grace_s']:.3f} s with grace 0; "
-               f"grace is {st['grace_s']:g} s); judge {st['judge_s']:.3f} s; plan {st['plan_s']:.3f} s; "
-               f"batches {st['batches_s']:.4f} s.")
+    out.append(
+        f"- subset stages (medians): agent process {st['agent_process_s']:.3f} s, of which bare start-up "
+        f"(empty request) {st['agent_startup_empty_s']:.3f} s; the same probes in-process "
+        f"{st['probing_in_process_s']:.3f} s ({st['probing_in_process_no_grace_s']:.3f} s with grace 0; "
+        f"grace is {st['grace_s']:g} s); judge {st['judge_s']:.3f} s; plan {st['plan_s']:.3f} s; "
+        f"batches {st['batches_s']:.4f} s."
+    )
     rss = result["rss_mb"]
     agent = f"{rss['agent_vmhwm']:.0f} MB" if rss["agent_vmhwm"] else "?"
-    out.append(f"- peak RSS: orchestrator {rss['orchestrator_ru_maxrss']:.0f} MB (RUSAGE_SELF); agent child "
-               f"{agent} (its VmHWM, probing all {rss['agent_cells']} cells). RUSAGE_CHILDREN says "
-               f"{rss['children_ru_maxrss']:.0f} MB, but Linux carries the parent's high-water mark into a child at exec (bench/README.md).")
+    out.append(
+        f"- peak RSS: orchestrator {rss['orchestrator_ru_maxrss']:.0f} MB (RUSAGE_SELF); agent child "
+        f"{agent} (its VmHWM, probing all {rss['agent_cells']} cells). RUSAGE_CHILDREN says "
+        f"{rss['children_ru_maxrss']:.0f} MB, but Linux carries the parent's high-water mark into a child "
+        "at exec (bench/README.md)."
+    )
     failing = ll["full"]["failing"]
-    out.append(f"- looplab verdicts (whole matrix): {ll['full']['verdicts']}" + (f"; e.g. {failing[:3]}" if failing else ""))
-    out.append(f"- lab up {lab.get('up_s', 0):.2f} s, teardown {lab.get('teardown_s', 0):.2f} s; leftovers: "
-               f"{', '.join(result['leftovers']) or 'none'}; load average {result['env']['loadavg_start']} → "
-               f"{result['env']['loadavg_end']}.")
+    out.append(
+        f"- looplab verdicts (whole matrix): {ll['full']['verdicts']}" + (f"; e.g. {failing[:3]}" if failing else "")
+    )
+    out.append(
+        f"- lab up {lab.get('up_s', 0):.2f} s, teardown {lab.get('teardown_s', 0):.2f} s; leftovers: "
+        f"{', '.join(result['leftovers']) or 'none'}; load average {result['env']['loadavg_start']} → "
+        f"{result['env']['loadavg_end']}."
+    )
     return "\n".join(out)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--services", type=int, default=None, help="lab size (default: smallest >= 10 with 1,000+ subset cells)")
+    p.add_argument(
+        "--services", type=int, default=None, help="lab size (default: smallest >= 10 with 1,000+ subset cells)"
+    )
     p.add_argument("--reps", type=int, default=5, help="timed repetitions (after one warm-up)")
     p.add_argument("--sample", type=int, default=150, help="naive sample size of reachable cells when sampling")
     p.add_argument("--naive-budget", type=float, default=180.0, help="run every naive cell if estimated below this (s)")

@@ -35,30 +35,55 @@ def summary_rows(results: dict) -> list[list[str]]:
             extrapolated = " (extrapolated)" if nv and nv["mode"] == "sample" else ""
             target = []
             if which == "subset":
-                target.append(f"< {TARGETS['matrix_subset_s']} s: {'met' if med < TARGETS['matrix_subset_s'] else 'MISSED'}")
+                target.append(
+                    f"< {TARGETS['matrix_subset_s']} s: {'met' if med < TARGETS['matrix_subset_s'] else 'MISSED'}"
+                )
             if naive_s:
                 ratio = naive_s / med
-                target.append(f"≥ {TARGETS['matrix_ratio']:.0f}×: {'met' if ratio >= TARGETS['matrix_ratio'] else 'MISSED'}")
-            rows.append([
-                title, f"{r['cells']} cells", f"{C.fmt_s(med)} s ({r['cells_per_s']:.0f} cells/s)",
-                f"naive docker exec: {C.fmt_s(naive_s)} s{extrapolated}" if naive_s else "—",
-                f"{naive_s / med:.0f}× faster" if naive_s else "—", "; ".join(target) or "—"])
+                target.append(
+                    f"≥ {TARGETS['matrix_ratio']:.0f}×: {'met' if ratio >= TARGETS['matrix_ratio'] else 'MISSED'}"
+                )
+            rows.append(
+                [
+                    title,
+                    f"{r['cells']} cells",
+                    f"{C.fmt_s(med)} s ({r['cells_per_s']:.0f} cells/s)",
+                    f"naive docker exec: {C.fmt_s(naive_s)} s{extrapolated}" if naive_s else "—",
+                    f"{naive_s / med:.0f}× faster" if naive_s else "—",
+                    "; ".join(target) or "—",
+                ]
+            )
     lc = results.get("lifecycle")
     if lc:
         for key, title in (("total", "lab up + ready + down"), ("up", "lab up to ready"), ("down", "lab down")):
             ratio = lc["ratio_looplab_over_compose"][key]
-            target = (f"≤ {TARGETS['lifecycle_ratio']}: {'met' if ratio <= TARGETS['lifecycle_ratio'] else 'MISSED'}"
-                      if key == "total" else "—")
-            rows.append([title, f"{lc['lab']['services']} services",
-                         f"{C.fmt_s(lc['looplab'][key]['median'])} s",
-                         f"docker-compose: {C.fmt_s(lc['compose'][key]['median'])} s",
-                         f"{ratio:.2f} of compose", target])
+            target = (
+                f"≤ {TARGETS['lifecycle_ratio']}: {'met' if ratio <= TARGETS['lifecycle_ratio'] else 'MISSED'}"
+                if key == "total"
+                else "—"
+            )
+            rows.append(
+                [
+                    title,
+                    f"{lc['lab']['services']} services",
+                    f"{C.fmt_s(lc['looplab'][key]['median'])} s",
+                    f"docker-compose: {C.fmt_s(lc['compose'][key]['median'])} s",
+                    f"{ratio:.2f} of compose",
+                    target,
+                ]
+            )
         if "floor" in lc:
             r = lc["ratio_floor_over_compose"]["total"]
-            rows.append(["engine floor (bare SDK), up + ready + down", f"{lc['lab']['services']} services",
-                         f"{C.fmt_s(lc['floor']['total']['median'])} s",
-                         f"docker-compose: {C.fmt_s(lc['compose']['total']['median'])} s",
-                         f"{r:.2f} of compose", "lower bound for any tool"])
+            rows.append(
+                [
+                    "engine floor (bare SDK), up + ready + down",
+                    f"{lc['lab']['services']} services",
+                    f"{C.fmt_s(lc['floor']['total']['median'])} s",
+                    f"docker-compose: {C.fmt_s(lc['compose']['total']['median'])} s",
+                    f"{r:.2f} of compose",
+                    "lower bound for any tool",
+                ]
+            )
     return rows
 
 
@@ -74,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         if "matrix" not in args.skip:
             results["matrix"] = matrix_bench.run(matrix_bench.parser().parse_args(["--reps", str(args.reps)]))
         if "lifecycle" not in args.skip:
-            results["lifecycle"] = lifecycle_bench.run(
-                lifecycle_bench.parser().parse_args(["--reps", str(args.reps)]))
+            results["lifecycle"] = lifecycle_bench.run(lifecycle_bench.parser().parse_args(["--reps", str(args.reps)]))
     except (KeyboardInterrupt, Interrupted) as exc:
         print(f"interrupted ({exc}); what the benchmarks made has been removed", file=sys.stderr)
         return 130
@@ -86,10 +110,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=2, default=str))
     else:
         env = results["env"]
-        print(f"## looplab benchmarks — {env['date']}, Docker {env['engine']}, docker-compose {env['compose']}, "
-              f"{env['cores']} cores, Python {env['python']}, load average at start {env['loadavg_start']}\n")
-        print(C.md_table(["benchmark", "size", "looplab (median)", "baseline (median)", "ratio", "target"],
-                         summary_rows(results)))
+        print(
+            f"## looplab benchmarks — {env['date']}, Docker {env['engine']}, docker-compose {env['compose']}, "
+            f"{env['cores']} cores, Python {env['python']}, load average at start {env['loadavg_start']}\n"
+        )
+        print(
+            C.md_table(
+                ["benchmark", "size", "looplab (median)", "baseline (median)", "ratio", "target"], summary_rows(results)
+            )
+        )
         for key, mod in (("matrix", matrix_bench), ("lifecycle", lifecycle_bench)):
             if key in results:
                 print()

@@ -33,14 +33,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as C  # noqa: E402
+import _common as C
 
-from orchestrator.probes.launchers import Batch, make_launcher  # noqa: E402
-from orchestrator.session import RunOptions, up  # noqa: E402
+from orchestrator.probes.launchers import Batch, make_launcher
+from orchestrator.session import RunOptions, up
 
 BASE_PORT = 41000
 SERVICE = "s00"
-ADDRESS = "127.0.0.1"     # the container's own loopback: nothing else is ever scanned
+ADDRESS = "127.0.0.1"  # the container's own loopback: nothing else is ever scanned
 PORTS = "1-65535"
 NMAP_FLAGS = {"nmap -sT": ["-sT"], "nmap -sS": ["-sS"]}
 
@@ -61,8 +61,7 @@ def looplab_once(started, timeout: float) -> tuple[float, dict]:
 
 
 def nmap_once(pid: int, flags: list[str]) -> tuple[float, list[int]]:
-    argv = ["nsenter", f"--net=/proc/{pid}/ns/net", "nmap", *flags, "-n", "-Pn", f"-p{PORTS}",
-            "-oG", "-", ADDRESS]
+    argv = ["nsenter", f"--net=/proc/{pid}/ns/net", "nmap", *flags, "-n", "-Pn", f"-p{PORTS}", "-oG", "-", ADDRESS]
     t0 = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
     dt = time.perf_counter() - t0
@@ -105,7 +104,7 @@ def run(args: argparse.Namespace) -> dict:
                 tools = list(NMAP_FLAGS) if nmap else []
                 for name in tools:
                     runs[name], found[name] = [], set()
-                for _ in range(args.reps):       # interleaved, so load drifts hit every tool alike
+                for _ in range(args.reps):  # interleaved, so load drifts hit every tool alike
                     dt, r = looplab_once(started, timeout)
                     runs["looplab"].append(dt)
                     inner.append(r["seconds"])
@@ -122,48 +121,66 @@ def run(args: argparse.Namespace) -> dict:
                 result["open_ports"] = {k: [list(p) for p in sorted(v)] for k, v in found.items()}
                 result["agree"] = len({p for v in found.values() for p in v}) == 1
                 base = statistics.median(runs["looplab"])
-                result["ratio_over_looplab"] = {k: statistics.median(v) / base for k, v in runs.items()
-                                                if k != "looplab"}
+                result["ratio_over_looplab"] = {
+                    k: statistics.median(v) / base for k, v in runs.items() if k != "looplab"
+                }
         finally:
             if started is not None:
                 started.runner.teardown()
-            result["leftovers"] = C.remove_leftovers(client, lab_names=[lab_file.name],
-                                                     name_prefixes=[f"looplab-{lab_file.name}-"])
+            result["leftovers"] = C.remove_leftovers(
+                client, lab_names=[lab_file.name], name_prefixes=[f"looplab-{lab_file.name}-"]
+            )
     result["env"]["loadavg_end"] = C.loadavg()
     return result
 
 
 def markdown(result: dict) -> str:
-    out = [f"Full TCP scan of a container's {result['address']} (ports {result['ports']}), from inside its "
-           f"namespace; median of {result['reps']} (interleaved runs).", ""]
+    out = [
+        f"Full TCP scan of a container's {result['address']} (ports {result['ports']}), from inside its "
+        f"namespace; median of {result['reps']} (interleaved runs).",
+        "",
+    ]
     rows = []
     base = result["seconds"]["looplab"]["median"]
     for name, s in result["seconds"].items():
         ratio = "1.00" if name == "looplab" else f"{s['median'] / base:.2f}"
-        what = {"looplab": "`looplab scan` agent call (process start + setns + scan + JSON)",
-                "nmap -sT": "`nmap -sT -n -Pn` (connect scan)",
-                "nmap -sS": "`nmap -sS -n -Pn` (SYN scan, raw packets)"}[name]
-        rows.append([what, f"{C.fmt_s(s['median'])} s", f"{C.fmt_s(s['min'])}–{C.fmt_s(s['max'])} s",
-                     f"{ratio}×"])
+        what = {
+            "looplab": "`looplab scan` agent call (process start + setns + scan + JSON)",
+            "nmap -sT": "`nmap -sT -n -Pn` (connect scan)",
+            "nmap -sS": "`nmap -sS -n -Pn` (SYN scan, raw packets)",
+        }[name]
+        rows.append([what, f"{C.fmt_s(s['median'])} s", f"{C.fmt_s(s['min'])}–{C.fmt_s(s['max'])} s", f"{ratio}×"])
     inner = result["looplab_scan_only"]
-    rows.append(["looplab scan loop alone (the agent's `seconds`)", f"{C.fmt_s(inner['median'])} s",
-                 f"{C.fmt_s(inner['min'])}–{C.fmt_s(inner['max'])} s", "—"])
+    rows.append(
+        [
+            "looplab scan loop alone (the agent's `seconds`)",
+            f"{C.fmt_s(inner['median'])} s",
+            f"{C.fmt_s(inner['min'])}–{C.fmt_s(inner['max'])} s",
+            "—",
+        ]
+    )
     out.append(C.md_table(["what", "median", "range", "time / looplab"], rows))
     out.append("")
     if not result["nmap"]:
         out.append("- **nmap is not installed** (`apt-get install -y nmap`): only looplab's figure is reported.")
     opens = result["open_ports"]
     listening = ", ".join(f"{a}:{p}" for a, p in result["listening"])
-    out.append(f"- listening: {listening}; open ports found: "
-               + "; ".join(f"{k} {v}" for k, v in opens.items())
-               + (" — all runs agree" if result["agree"] else " — **runs DISAGREE**"))
+    out.append(
+        f"- listening: {listening}; open ports found: "
+        + "; ".join(f"{k} {v}" for k, v in opens.items())
+        + (" — all runs agree" if result["agree"] else " — **runs DISAGREE**")
+    )
     extra = result["looplab_extra"]
-    out.append(f"- looplab: {extra.get('concurrency')} sockets in flight at most; "
-               f"{extra['self_connects']} TCP self-connect(s) discarded over all runs")
+    out.append(
+        f"- looplab: {extra.get('concurrency')} sockets in flight at most; "
+        f"{extra['self_connects']} TCP self-connect(s) discarded over all runs"
+    )
     env = result["env"]
-    out.append(f"- {env['date']}, Docker {env['engine']}, {env['cores']} cores, Python {env['python']}, kernel "
-               f"{env['kernel']}; load average {env['loadavg_start']} → {env['loadavg_end']}; leftovers: "
-               f"{', '.join(result['leftovers']) or 'none'}")
+    out.append(
+        f"- {env['date']}, Docker {env['engine']}, {env['cores']} cores, Python {env['python']}, kernel "
+        f"{env['kernel']}; load average {env['loadavg_start']} → {env['loadavg_end']}; leftovers: "
+        f"{', '.join(result['leftovers']) or 'none'}"
+    )
     return "\n".join(out)
 
 
@@ -177,8 +194,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if not shutil.which("nmap"):
-        print("scan_bench: nmap is not installed (apt-get install -y nmap); timing looplab alone",
-              file=sys.stderr)
+        print("scan_bench: nmap is not installed (apt-get install -y nmap); timing looplab alone", file=sys.stderr)
     result = run(args)
     print(json.dumps(result, indent=2, default=list) if args.json else markdown(result))
     return 1 if result["leftovers"] else 0

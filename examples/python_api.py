@@ -1,6 +1,6 @@
 """Check a lab from Python and act on the result (the same job as `looplab check`).
 
-    python examples/python_api.py compose/seed-62893.yml
+python examples/python_api.py compose/seed-62893.yml
 """
 
 from __future__ import annotations

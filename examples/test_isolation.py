@@ -1,6 +1,6 @@
 """Gate a test suite on a lab's isolation: one pytest test per cell, failing with the diagnosis.
 
-    pytest examples/test_isolation.py
+pytest examples/test_isolation.py
 """
 
 from __future__ import annotations

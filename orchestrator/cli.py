@@ -6,9 +6,9 @@ import functools
 import os
 import shutil
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import click
 
@@ -27,7 +27,7 @@ def reports_errors(func: Callable) -> Callable:
     """Every LooplabError becomes one line on stderr and its exit code; no traceback."""
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except Interrupted as exc:
@@ -64,10 +64,16 @@ def _options(progress: Callable[[str], None], launcher: str, pull: bool | None) 
     return opts
 
 
-launcher_option = click.option("--launcher", type=click.Choice(["setns", "local"]), default="setns",
-                               show_default=True, help="How probes enter a namespace.")
-pull_option = click.option("--pull/--no-pull", default=None,
-                           help="Pull missing images (default: yes, unless LOOPLAB_PULL=never).")
+launcher_option = click.option(
+    "--launcher",
+    type=click.Choice(["setns", "local"]),
+    default="setns",
+    show_default=True,
+    help="How probes enter a namespace.",
+)
+pull_option = click.option(
+    "--pull/--no-pull", default=None, help="Pull missing images (default: yes, unless LOOPLAB_PULL=never)."
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -92,8 +98,10 @@ def check(lab_file: str, fmt: str, output: str | None, launcher: str, pull: bool
     if output:
         Path(output).write_text(text)
         summary = report.summary
-        click.echo(f"looplab: {summary.cells} cells, {summary.passed} pass, {summary.failed} fail; "
-                   f"report written to {output}", err=True)
+        click.echo(
+            f"looplab: {summary.cells} cells, {summary.passed} pass, {summary.failed} fail; report written to {output}",
+            err=True,
+        )
     else:
         click.echo(text, nl=not text.endswith("\n"))
     sys.exit(EXIT_OK if report.ok else EXIT_FAILED_CELLS)
@@ -153,11 +161,13 @@ def gc(everything: bool) -> None:
 @reports_errors
 def validate(lab_file: str) -> None:
     """Read LAB_FILE and report problems without touching the engine."""
-    from .spec.loader import load_lab
+    from .labfile.loader import load_lab
 
     lab = load_lab(lab_file, warn=_warn)
-    click.echo(f"{lab_file}: ok ({len(lab.services)} services, {len(lab.networks)} networks, "
-               f"{len(lab.listeners)} listeners, {len(lab.expectations)} expectations)")
+    click.echo(
+        f"{lab_file}: ok ({len(lab.services)} services, {len(lab.networks)} networks, "
+        f"{len(lab.listeners)} listeners, {len(lab.expectations)} expectations)"
+    )
 
 
 @main.command()
@@ -196,8 +206,10 @@ def diagnose(lab_name: str | None, vantage: str, kind: str, target: str) -> None
 
     answer, found = ondemand.diagnose(lab_name, vantage, target, kind)
     r, cell = answer.result, answer.cell
-    click.echo(f"{vantage} -> {cell.target} ({kind} {cell.address}:{cell.port}): {r.get('state')}"
-               + (f", expected {cell.expected} ({answer.verdict})" if answer.verdict else ""))
+    click.echo(
+        f"{vantage} -> {cell.target} ({kind} {cell.address}:{cell.port}): {r.get('state')}"
+        + (f", expected {cell.expected} ({answer.verdict})" if answer.verdict else "")
+    )
     if cell.reason:
         click.echo(f"  model:     {cell.reason}")
     if r.get("detail"):
@@ -223,8 +235,10 @@ def resolve(lab_name: str | None, vantage: str, name: str) -> None:
     if r["state"] != "ok":
         click.echo(f"{vantage}: {name} does not resolve: {r['detail']}")
         sys.exit(EXIT_FAILED_CELLS)
-    click.echo(f"{vantage}: {name} -> {', '.join(r['addresses'])} (from {r['source']}); "
-               f"a plain client dials {r['dial_order'][0]} first")
+    click.echo(
+        f"{vantage}: {name} -> {', '.join(r['addresses'])} (from {r['source']}); "
+        f"a plain client dials {r['dial_order'][0]} first"
+    )
 
 
 @main.command()
@@ -302,8 +316,9 @@ def _scan_lines(a: dict) -> list[str]:
     errors = sum(a["errors"].values())
     if errors:
         counts += f", {errors} error(s)"
-    lines.append(f"{counts} · {a['scanned']} of {a['ports_total']} port(s) in {a['seconds']:.2f}s "
-                 f"({a['elapsed_s']:.2f}s in all)")
+    lines.append(
+        f"{counts} · {a['scanned']} of {a['ports_total']} port(s) in {a['seconds']:.2f}s ({a['elapsed_s']:.2f}s in all)"
+    )
     if a["filtered"]:
         more = a["filtered_count"] - min(len(a["filtered"]), 20)
         listed = ", ".join(str(p) for p in a["filtered"][:20]) + (f" and {more} more" if more > 0 else "")
@@ -333,8 +348,9 @@ def toolbox_build(force: bool) -> None:
 
     result = ensure_toolbox(connect(), force=force)
     verb = "built" if result.built else "up to date:"
-    click.echo(f"{verb} {result.tag} (content {result.digest}, {result.size_bytes / 1e6:.1f} MB, "
-               f"{result.seconds:.2f}s)")
+    click.echo(
+        f"{verb} {result.tag} (content {result.digest}, {result.size_bytes / 1e6:.1f} MB, {result.seconds:.2f}s)"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

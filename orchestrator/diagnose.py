@@ -6,11 +6,11 @@ the first rule that recognises the cell wins. Facts are collected by runtime/fac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
+from .labfile.model import is_loopback
 from .runtime.firewall import FirewallEntry
-from .spec.model import is_loopback
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,17 @@ class Facts:
     expected: str
     verdict: str
     vantage_ns: str
-    target_ns: str | None                   # None: a port published on the host
-    target_sockets: tuple[dict, ...] = ()    # listening sockets in target_ns
-    firewall: tuple[FirewallEntry, ...] = () # rules in target_ns (INPUT) and vantage_ns (OUTPUT)
-    bind_errors: tuple[str, ...] = ()        # log lines of target_ns's processes that failed to bind
+    target_ns: str | None  # None: a port published on the host
+    target_sockets: tuple[dict, ...] = ()  # listening sockets in target_ns
+    firewall: tuple[FirewallEntry, ...] = ()  # rules in target_ns (INPUT) and vantage_ns (OUTPUT)
+    bind_errors: tuple[str, ...] = ()  # log lines of target_ns's processes that failed to bind
     shared_networks: tuple[str, ...] = ()
     vantage_networks: tuple[str, ...] = ()
     target_networks: tuple[str, ...] = ()
-    ipv6_loopback: bool = False              # does the vantage's namespace have ::1
-    published_to: int | None = None          # container port behind a published host port
-    localhost_order: tuple[str, ...] = ()    # addresses `localhost` resolves to in the vantage, in order
-    discovered: bool = False                 # the answering listener was not declared by the lab
+    ipv6_loopback: bool = False  # does the vantage's namespace have ::1
+    published_to: int | None = None  # container port behind a published host port
+    localhost_order: tuple[str, ...] = ()  # addresses `localhost` resolves to in the vantage, in order
+    discovered: bool = False  # the answering listener was not declared by the lab
     detail: str | None = None
 
 
@@ -62,17 +62,19 @@ def _on_port(facts: Facts, port: int) -> list[dict]:
 
 
 def firewall_rule(f: Facts) -> Diagnosis | None:
-    hits = [e for e in f.firewall if (e.dport in (None, f.port)) and (e.proto in (None, f.proto))
-            and (e.drops or e.rejects)]
+    hits = [
+        e for e in f.firewall if (e.dport in (None, f.port)) and (e.proto in (None, f.proto)) and (e.drops or e.rejects)
+    ]
     if not hits or f.state not in ("filtered", "closed"):
         return None
     rule = max(hits, key=lambda e: e.packets)
     verb = "drops" if rule.drops else "rejects"
-    return Diagnosis("firewall",
-                     f"a firewall rule {verb} this traffic: {rule.tool} {rule.table}/{rule.chain} `{rule.spec}` "
-                     f"({rule.packets} packets matched).",
-                     "remove the rule, or expect "
-                     f"{'filtered' if rule.drops else 'closed'} here if the rule is intended.")
+    return Diagnosis(
+        "firewall",
+        f"a firewall rule {verb} this traffic: {rule.tool} {rule.table}/{rule.chain} `{rule.spec}` "
+        f"({rule.packets} packets matched).",
+        f"remove the rule, or expect {'filtered' if rule.drops else 'closed'} here if the rule is intended.",
+    )
 
 
 def port_conflict(f: Facts) -> Diagnosis | None:
@@ -81,8 +83,11 @@ def port_conflict(f: Facts) -> Diagnosis | None:
         return None
     holders = _on_port(f, f.port)
     held = f"; the port is held by {_sock(holders[0])}" if holders else ""
-    return Diagnosis("port-conflict", f"port conflict: a second listener could not bind: {lines[0].strip()}{held}.",
-                     "give one of the two services another port, or stop the process holding it.")
+    return Diagnosis(
+        "port-conflict",
+        f"port conflict: a second listener could not bind: {lines[0].strip()}{held}.",
+        "give one of the two services another port, or stop the process holding it.",
+    )
 
 
 def proxy_reset(f: Facts) -> Diagnosis | None:
@@ -91,13 +96,17 @@ def proxy_reset(f: Facts) -> Diagnosis | None:
     behind = _on_port(f, f.published_to or 0)
     bound = [s for s in behind if is_loopback(s["address"])]
     if bound:
-        return Diagnosis("proxy-reset",
-                         f"the host's proxy accepted and then reset: behind it the service listens on "
-                         f"{_sock(bound[0])}, its container's own loopback, not eth0.",
-                         "bind the service to 0.0.0.0 inside the container (publishing stays on 127.0.0.1).")
-    return Diagnosis("proxy-reset",
-                     f"the host's proxy accepted and then reset: nothing listens on container port {f.published_to}.",
-                     "start the service, or publish the port it really listens on.")
+        return Diagnosis(
+            "proxy-reset",
+            f"the host's proxy accepted and then reset: behind it the service listens on "
+            f"{_sock(bound[0])}, its container's own loopback, not eth0.",
+            "bind the service to 0.0.0.0 inside the container (publishing stays on 127.0.0.1).",
+        )
+    return Diagnosis(
+        "proxy-reset",
+        f"the host's proxy accepted and then reset: nothing listens on container port {f.published_to}.",
+        "start the service, or publish the port it really listens on.",
+    )
 
 
 def ipv6_trap(f: Facts) -> Diagnosis | None:
@@ -106,19 +115,27 @@ def ipv6_trap(f: Facts) -> Diagnosis | None:
         first = f.localhost_order[0]
         v4_only = [s for s in _on_port(f, f.port) if ":" not in s["address"]]
         if ":" in first and v4_only:
-            return Diagnosis("localhost-ipv6",
-                             f"`localhost` resolves to {', '.join(f.localhost_order)} here, ::1 first, while the "
-                             f"service listens on {_sock(v4_only[0])} (IPv4 only).",
-                             "dial 127.0.0.1 explicitly, or make the service listen on [::] too.")
+            return Diagnosis(
+                "localhost-ipv6",
+                f"`localhost` resolves to {', '.join(f.localhost_order)} here, ::1 first, while the "
+                f"service listens on {_sock(v4_only[0])} (IPv4 only).",
+                "dial 127.0.0.1 explicitly, or make the service listen on [::] too.",
+            )
     if dialled_v6 and not f.ipv6_loopback and f.state == "unreachable":
-        return Diagnosis("ipv6-disabled", "IPv6 is disabled in this namespace (lo has no ::1), as Docker does by "
-                         "default, though /etc/hosts still maps localhost to ::1.",
-                         "dial 127.0.0.1, or enable IPv6 (sysctls: net.ipv6.conf.lo.disable_ipv6=0).")
+        return Diagnosis(
+            "ipv6-disabled",
+            "IPv6 is disabled in this namespace (lo has no ::1), as Docker does by "
+            "default, though /etc/hosts still maps localhost to ::1.",
+            "dial 127.0.0.1, or enable IPv6 (sysctls: net.ipv6.conf.lo.disable_ipv6=0).",
+        )
     if dialled_v6 and f.state == "closed":
         v4 = [s for s in _on_port(f, f.port) if ":" not in s["address"]]
         if v4:
-            return Diagnosis("ipv6-mismatch", f"the service listens on {_sock(v4[0])} (IPv4 only); ::1 is IPv6.",
-                             "listen on [::] (dual-stack) or dial 127.0.0.1.")
+            return Diagnosis(
+                "ipv6-mismatch",
+                f"the service listens on {_sock(v4[0])} (IPv4 only); ::1 is IPv6.",
+                "listen on [::] (dual-stack) or dial 127.0.0.1.",
+            )
     return None
 
 
@@ -128,10 +145,12 @@ def bound_to_loopback(f: Facts) -> Diagnosis | None:
     bound = [s for s in _on_port(f, f.port) if is_loopback(s["address"])]
     if not bound:
         return None
-    return Diagnosis("bound-to-loopback",
-                     f"a listener exists but is bound to its namespace's loopback: {_sock(bound[0])}; "
-                     f"{f.address} is not an address it listens on.",
-                     "bind 0.0.0.0 (or the service's own address) if others should reach it; expect closed if not.")
+    return Diagnosis(
+        "bound-to-loopback",
+        f"a listener exists but is bound to its namespace's loopback: {_sock(bound[0])}; "
+        f"{f.address} is not an address it listens on.",
+        "bind 0.0.0.0 (or the service's own address) if others should reach it; expect closed if not.",
+    )
 
 
 def _answers(sock: dict, address: str) -> bool:
@@ -147,11 +166,17 @@ def nothing_listening(f: Facts) -> Diagnosis | None:
     if others:
         near = min(others, key=lambda p: abs(p - f.port))
         sock = next(s for s in usable if s["port"] == near)
-        return Diagnosis("wrong-port", f"nothing listens on {f.port}/{f.proto} in {f.target_ns}; on {f.address} it "
-                         f"listens on {', '.join(map(str, others))} — nearest {_sock(sock)}.",
-                         f"dial {near}, or move the listener to {f.port}.")
-    return Diagnosis("nothing-listening", f"nothing listens on {f.port}/{f.proto} in {f.target_ns}'s namespace.",
-                     "start the service (check its logs), or fix the port.")
+        return Diagnosis(
+            "wrong-port",
+            f"nothing listens on {f.port}/{f.proto} in {f.target_ns}; on {f.address} it "
+            f"listens on {', '.join(map(str, others))} — nearest {_sock(sock)}.",
+            f"dial {near}, or move the listener to {f.port}.",
+        )
+    return Diagnosis(
+        "nothing-listening",
+        f"nothing listens on {f.port}/{f.proto} in {f.target_ns}'s namespace.",
+        "start the service (check its logs), or fix the port.",
+    )
 
 
 def no_shared_network(f: Facts) -> Diagnosis | None:
@@ -161,9 +186,11 @@ def no_shared_network(f: Facts) -> Diagnosis | None:
         return None
     mine = ", ".join(f.vantage_networks) or "no network"
     theirs = ", ".join(f.target_networks) or "no network"
-    return Diagnosis("no-shared-network", f"{f.vantage} ({mine}) and {f.target_ns} ({theirs}) share no network: "
-                     "isolation by design.",
-                     "attach both to one network if they should talk; expect filtered if not.")
+    return Diagnosis(
+        "no-shared-network",
+        f"{f.vantage} ({mine}) and {f.target_ns} ({theirs}) share no network: isolation by design.",
+        "attach both to one network if they should talk; expect filtered if not.",
+    )
 
 
 def exposed(f: Facts) -> Diagnosis | None:
@@ -173,22 +200,38 @@ def exposed(f: Facts) -> Diagnosis | None:
     who = _sock(listening[0]) if listening else f"port {f.port}"
     via = f" via {', '.join(f.shared_networks)}" if f.shared_networks else ""
     if f.discovered:
-        return Diagnosis("undeclared-listener", f"an undeclared listener {who} is reachable from {f.vantage}{via}.",
-                         "bind it to 127.0.0.1 if it is a debug port, or declare it in x-looplab.listeners.")
-    return Diagnosis("exposed", f"{who} is reachable from {f.vantage}{via}, which the lab says must not reach it.",
-                     "bind the service to loopback, move it off the shared network, or correct the expectation.")
+        return Diagnosis(
+            "undeclared-listener",
+            f"an undeclared listener {who} is reachable from {f.vantage}{via}.",
+            "bind it to 127.0.0.1 if it is a debug port, or declare it in x-looplab.listeners.",
+        )
+    return Diagnosis(
+        "exposed",
+        f"{who} is reachable from {f.vantage}{via}, which the lab says must not reach it.",
+        "bind the service to loopback, move it off the shared network, or correct the expectation.",
+    )
 
 
 def probe_error(f: Facts) -> Diagnosis | None:
     if f.state != "error":
         return None
-    return Diagnosis("probe-error", f"the probe could not run: {f.detail or 'no detail'}.",
-                     "check that the vantage's container is running and the launcher can enter it.")
+    return Diagnosis(
+        "probe-error",
+        f"the probe could not run: {f.detail or 'no detail'}.",
+        "check that the vantage's container is running and the launcher can enter it.",
+    )
 
 
 RULES: tuple[Callable[[Facts], Diagnosis | None], ...] = (
-    probe_error, firewall_rule, port_conflict, proxy_reset, ipv6_trap, exposed,
-    bound_to_loopback, nothing_listening, no_shared_network,
+    probe_error,
+    firewall_rule,
+    port_conflict,
+    proxy_reset,
+    ipv6_trap,
+    exposed,
+    bound_to_loopback,
+    nothing_listening,
+    no_shared_network,
 )
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .labfile.model import Lab, Listener
 from .runtime.state import HOST, LabState
-from .spec.model import Lab, Listener
 
-DOCKER_DNS = "127.0.0.11"   # Docker's embedded resolver listens here in every user-network container
+DOCKER_DNS = "127.0.0.11"  # Docker's embedded resolver listens here in every user-network container
 
 
 def discovered_listeners(lab: Lab, state: LabState) -> dict[str, list[Listener]]:
@@ -20,15 +20,17 @@ def discovered_listeners(lab: Lab, state: LabState) -> dict[str, list[Listener]]
     for namespace, sockets in state.sockets.items():
         if namespace == HOST or namespace not in services:
             continue
-        declared = {(lst.proto, lst.address, lst.port) for lst in lab.listeners
-                    if state.namespace_of(lst.service) == namespace}
+        declared = {
+            (lst.proto, lst.address, lst.port) for lst in lab.listeners if state.namespace_of(lst.service) == namespace
+        }
         for sock in sockets:
             key = (sock["proto"], sock["address"], sock["port"])
             if key in declared or sock["address"] == DOCKER_DNS:
                 continue
             process = f"pid {sock['pid']} {sock.get('command') or ''}".strip() if sock.get("pid") else None
             found.setdefault(namespace, []).append(
-                Listener(namespace, sock["proto"], sock["address"], sock["port"], discovered=True, process=process))
+                Listener(namespace, sock["proto"], sock["address"], sock["port"], discovered=True, process=process)
+            )
     return found
 
 

@@ -14,6 +14,7 @@ from .diagnose import Diagnosis
 from .diagnose import diagnose as explain_cell
 from .discovery import with_discovered
 from .errors import LooplabError
+from .labfile.model import Lab
 from .plan import PlannedCell, cell_for_target, lookup, plan, vantages
 from .probes.launchers import Batch, Launcher, make_launcher
 from .report.model import Cell, verdict_for
@@ -23,7 +24,6 @@ from .runtime.engine import connect
 from .runtime.facts import FactFinder
 from .runtime.readiness import all_namespaces, take_inventory
 from .runtime.state import HOST, LabState
-from .spec.model import Lab
 
 PROBE_KINDS = ("tcp", "udp", "http", "icmp")
 _TARGET = re.compile(r"^(?P<name>\[::1\]|127\.0\.0\.1|[A-Za-z0-9][A-Za-z0-9_.-]*)(?::(?P<port>\d{1,5}))?$")
@@ -33,7 +33,7 @@ _TARGET = re.compile(r"^(?P<name>\[::1\]|127\.0\.0\.1|[A-Za-z0-9][A-Za-z0-9_.-]*
 class ProbeAnswer:
     cell: PlannedCell
     result: dict
-    verdict: str | None          # None when the model has no expectation for this cell
+    verdict: str | None  # None when the model has no expectation for this cell
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,9 @@ def _probe(run: Running, vantage: str, target: str, kind: str) -> ProbeAnswer:
     _check_vantage(run, vantage)
     target = parse_target(target, kind, run)
     proto = "udp" if kind == "udp" else "tcp"
-    cell = lookup(plan(run.lab, run.state), vantage, target, proto) or \
-        cell_for_target(vantage, target, proto, run.lab, run.state)
+    cell = lookup(plan(run.lab, run.state), vantage, target, proto) or cell_for_target(
+        vantage, target, proto, run.lab, run.state
+    )
     settings = run.lab.probe
     spec = {"id": "0", "kind": kind, "address": cell.address, "timeout": settings.timeout_s, "grace": settings.grace_s}
     if kind != "icmp":
@@ -102,8 +103,9 @@ def _run_one(state: LabState, launcher: Launcher, vantage: str, spec: dict, dead
     """Run one agent probe from one vantage; its result, or a LooplabError if it could not run."""
     namespace = state.namespace_of(vantage)
     container = None if vantage == HOST else state.members[vantage].container_id
-    outcome = launcher.run([Batch(vantage, state.netns_pid(namespace), container, [spec])],
-                           deadline_s=deadline_s)[vantage]
+    outcome = launcher.run([Batch(vantage, state.netns_pid(namespace), container, [spec])], deadline_s=deadline_s)[
+        vantage
+    ]
     if outcome.error:
         raise LooplabError(f"cannot probe from {vantage}: {outcome.error}")
     return outcome.results[0]
@@ -114,9 +116,20 @@ def diagnose(lab_name: str | None, vantage: str, target: str, kind: str) -> tupl
     run = _running(lab_name, (vantage,))
     answer = _probe(run, vantage, target, kind)
     p, r = answer.cell, answer.result
-    cell = Cell(vantage=p.vantage, target=p.target, proto=p.proto, kind=p.kind, address=p.address, port=p.port,
-                state=r.get("state", "error"), expected=p.expected, verdict=answer.verdict or "pass",
-                latency_ms=r.get("latency_ms"), detail=r.get("detail"), reason=p.reason)
+    cell = Cell(
+        vantage=p.vantage,
+        target=p.target,
+        proto=p.proto,
+        kind=p.kind,
+        address=p.address,
+        port=p.port,
+        state=r.get("state", "error"),
+        expected=p.expected,
+        verdict=answer.verdict or "pass",
+        latency_ms=r.get("latency_ms"),
+        detail=r.get("detail"),
+        reason=p.reason,
+    )
     return answer, explain_cell(FactFinder(run.client, run.lab, run.state).facts_for(cell))
 
 
@@ -128,30 +141,50 @@ def resolve(lab_name: str | None, vantage: str, name: str) -> dict:
     """
     run = _running(lab_name, (vantage,))
     _check_vantage(run, vantage)
-    allowed = {"localhost"} | {s.name for s in run.lab.services} | \
-        {alias for s in run.lab.services for att in s.networks for alias in att.aliases}
+    allowed = (
+        {"localhost"}
+        | {s.name for s in run.lab.services}
+        | {alias for s in run.lab.services for att in s.networks for alias in att.aliases}
+    )
     if name not in allowed:
-        raise LooplabError(f"resolve {name!r}: only localhost and the lab's service names and aliases may be "
-                           f"asked ({', '.join(sorted(allowed))}); Docker's DNS would forward other names "
-                           "outside the lab")
+        raise LooplabError(
+            f"resolve {name!r}: only localhost and the lab's service names and aliases may be "
+            f"asked ({', '.join(sorted(allowed))}); Docker's DNS would forward other names "
+            "outside the lab"
+        )
     namespace = run.state.namespace_of(vantage)
     pid = run.state.netns_pid(namespace)
     # Docker's DNS answers a name only on the networks where it is registered and forwards
     # every other query to the host's resolver: ask it only for names it will answer itself.
     mine = set(run.state.members[namespace].addresses) if namespace != HOST else set()
-    registered = {att.network for s in run.lab.services for att in s.networks
-                  if name == s.name or name in att.aliases}
+    registered = {att.network for s in run.lab.services for att in s.networks if name == s.name or name in att.aliases}
     ask_dns = namespace != HOST and bool(mine & registered)
-    spec = {"id": "0", "kind": "resolve", "name": name, "root": f"/proc/{pid}/root" if pid else "/",
-            "dns": ask_dns, "timeout": run.lab.probe.timeout_s}
+    spec = {
+        "id": "0",
+        "kind": "resolve",
+        "name": name,
+        "root": f"/proc/{pid}/root" if pid else "/",
+        "dns": ask_dns,
+        "timeout": run.lab.probe.timeout_s,
+    }
     result = _run_one(run.state, run.launcher, vantage, spec, run.lab.probe.timeout_s * 2 + 30)
     if result.get("state") != "ok" and name != "localhost" and namespace != HOST and not ask_dns:
-        result = {**result, "detail": f"{name} is registered on {', '.join(sorted(registered)) or 'no network'}, "
-                  f"none of which {vantage} is on; Docker's DNS would forward the query outside the lab, "
-                  "so it was not asked"}
+        result = {
+            **result,
+            "detail": f"{name} is registered on {', '.join(sorted(registered)) or 'no network'}, "
+            f"none of which {vantage} is on; Docker's DNS would forward the query outside the lab, "
+            "so it was not asked",
+        }
     order = dial_order(list(result.get("addresses") or []), run.state.ipv6_loopback.get(namespace, False))
-    return {"vantage": vantage, "name": name, "state": result.get("state"), "source": result.get("source"),
-            "addresses": result.get("addresses") or [], "dial_order": order, "detail": result.get("detail")}
+    return {
+        "vantage": vantage,
+        "name": name,
+        "state": result.get("state"),
+        "source": result.get("source"),
+        "addresses": result.get("addresses") or [],
+        "dial_order": order,
+        "detail": result.get("detail"),
+    }
 
 
 def sockets(lab_name: str | None, member: str | None) -> dict[str, list[dict]]:
@@ -168,19 +201,19 @@ def sockets(lab_name: str | None, member: str | None) -> dict[str, list[dict]]:
 # -- scan: every port of one address, from one vantage ----------------------------------------
 
 DEFAULT_SCAN_PORTS = "1-65535"
-_SCAN_ROUNDS_ALLOWANCE = 256     # sockets in flight assumed when bounding the agent's run time
+_SCAN_ROUNDS_ALLOWANCE = 256  # sockets in flight assumed when bounding the agent's run time
 
 
 @dataclass(frozen=True)
 class ScanTarget:
-    text: str                    # as the user wrote it
-    address: str                 # the IP literal the agent dials
-    namespace: str | None        # the namespace that owns `address` (whose sockets answer), if known
-    why: str                     # why the address is allowed: loopback, a member's address, a gateway
+    text: str  # as the user wrote it
+    address: str  # the IP literal the agent dials
+    namespace: str | None  # the namespace that owns `address` (whose sockets answer), if known
+    why: str  # why the address is allowed: loopback, a member's address, a gateway
 
 
 def parse_ports(spec: str) -> list[list[int]]:
-    """"1-65535", "22,80,8000-8100" -> [[lo, hi], ...] (inclusive, in the order written)."""
+    """ "1-65535", "22,80,8000-8100" -> [[lo, hi], ...] (inclusive, in the order written)."""
     ranges: list[list[int]] = []
     for part in (spec or "").split(","):
         part = part.strip()
@@ -214,13 +247,17 @@ def resolve_scan_target(attached: AttachedLab, vantage: str, text: str) -> ScanT
     if ip is None:
         names = {s.name for s in lab.services} | set(state.members)
         if raw != "host" and raw not in names:
-            raise LooplabError(f"scan target {text!r}: not an address, `host`, or a member of lab {lab.name} "
-                               f"({', '.join(sorted(names))})")
+            raise LooplabError(
+                f"scan target {text!r}: not an address, `host`, or a member of lab {lab.name} "
+                f"({', '.join(sorted(names))})"
+            )
         if raw != "host":
             owner = state.namespace_of(raw)
             if owner != HOST and not state.members[owner].addresses:
-                raise LooplabError(f"scan target {text!r}: {raw} has no address on a lab network "
-                                   f"(network_mode none?); scan 127.0.0.1 --from {raw} instead")
+                raise LooplabError(
+                    f"scan target {text!r}: {raw} has no address on a lab network "
+                    f"(network_mode none?); scan 127.0.0.1 --from {raw} instead"
+                )
         address = cell_for_target(vantage, f"{raw}:1", "tcp", lab, state).address
         ip = ipaddress.ip_address(address)
     address = str(ip)
@@ -232,15 +269,20 @@ def resolve_scan_target(attached: AttachedLab, vantage: str, text: str) -> ScanT
     for net in state.networks.values():
         if address == net.gateway:
             return ScanTarget(text, address, HOST, f"the gateway of network {net.name}")
-    raise LooplabError(f"refusing to scan {address}: it is not a loopback address, an address of lab "
-                       f"{lab.name} or one of its gateways (looplab scans nothing outside the lab)")
+    raise LooplabError(
+        f"refusing to scan {address}: it is not a loopback address, an address of lab "
+        f"{lab.name} or one of its gateways (looplab scans nothing outside the lab)"
+    )
 
 
 def _owners(sockets: list[dict], address: str, port: int) -> list[dict]:
     """The listening TCP sockets in an inventory that answer `address`:`port`."""
     wanted = {address, "::"} if ":" in address else {address, "0.0.0.0", "::", f"::ffff:{address}"}
-    return [{"port": port, "address": s["address"], "pid": s.get("pid"), "command": s.get("command")}
-            for s in sockets if s.get("proto") == "tcp" and s.get("port") == port and s.get("address") in wanted]
+    return [
+        {"port": port, "address": s["address"], "pid": s.get("pid"), "command": s.get("command")}
+        for s in sockets
+        if s.get("proto") == "tcp" and s.get("port") == port and s.get("address") in wanted
+    ]
 
 
 def scan(lab_name: str | None, vantage: str, address_or_name: str, ports_spec: str = DEFAULT_SCAN_PORTS) -> dict:
@@ -270,9 +312,18 @@ def scan(lab_name: str | None, vantage: str, address_or_name: str, ports_spec: s
         raise LooplabError(f"scan from {vantage} of {target.address} failed: {result.get('detail')}")
     sockets = state.sockets.get(target.namespace, []) if known else []
     owners = [o for port in result["open"] for o in _owners(sockets, target.address, port)] if known else None
-    answer = {"schema": "looplab/scan@1", "lab": attached.lab.name, "from": vantage, "target": target.text,
-              "address": target.address, "allowed_as": target.why, "namespace": target.namespace,
-              "inventory": known, "ports": ports_spec, "timeout_s": timeout}
+    answer = {
+        "schema": "looplab/scan@1",
+        "lab": attached.lab.name,
+        "from": vantage,
+        "target": target.text,
+        "address": target.address,
+        "allowed_as": target.why,
+        "namespace": target.namespace,
+        "inventory": known,
+        "ports": ports_spec,
+        "timeout_s": timeout,
+    }
     answer.update({k: v for k, v in result.items() if k not in ("id", "kind", "state", "detail", "address")})
     answer["owners"] = owners
     answer["elapsed_s"] = round(time.perf_counter() - t0, 3)

@@ -1,6 +1,6 @@
 """The matrix: every vantage × target with its expected state (the isolation model).
 
-Rules (DESIGN.md, checked against the engine — see docs in README):
+Rules (docs/ARCHITECTURE.md; each checked against the engine):
 1. a loopback-bound listener is open only from its own namespace; elsewhere its port is closed;
 2. a listener on 0.0.0.0/:: is open from every vantage sharing a network with it (the host
    is on every lab bridge as its gateway); no shared network gives filtered/unreachable;
@@ -17,12 +17,12 @@ Explicit `x-looplab.expect` entries override, and may add cells outside the deri
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Iterable
 
+from .labfile.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Lab, Listener
 from .report.model import TargetKind
 from .runtime.state import HOST, OUTSIDE, LabState, Published
-from .spec.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Lab, Listener
 
 NOT_REACHABLE = frozenset({"filtered", "unreachable"})
 NOT_OPEN = frozenset({"closed", "filtered", "unreachable", "open|filtered"})
@@ -103,16 +103,42 @@ def _loopback_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
                     yield cell
 
 
-def _loopback_cell(vantage: str, namespace: str, here: list[Listener], everywhere: tuple[Listener, ...],
-                   state: LabState, address: str, port: int, proto: str) -> PlannedCell:
+def _loopback_cell(
+    vantage: str,
+    namespace: str,
+    here: list[Listener],
+    everywhere: tuple[Listener, ...],
+    state: LabState,
+    address: str,
+    port: int,
+    proto: str,
+) -> PlannedCell:
     target = _label(address, port)
     if address == LOOPBACK_V6 and not state.ipv6_loopback.get(namespace, False):
-        return PlannedCell(vantage, target, proto, "loopback", address, port, "unreachable",
-                           frozenset({"unreachable"}), "IPv6 is disabled in this namespace (lo has no ::1)")
+        return PlannedCell(
+            vantage,
+            target,
+            proto,
+            "loopback",
+            address,
+            port,
+            "unreachable",
+            frozenset({"unreachable"}),
+            "IPv6 is disabled in this namespace (lo has no ::1)",
+        )
     lst = _answering(here, port, proto, address)
     if lst is not None:
-        return PlannedCell(vantage, target, proto, "loopback", address, port, "open", frozenset({"open"}),
-                           f"rule 1: {lst.service} listens on {_label(lst.address, port)} in this namespace")
+        return PlannedCell(
+            vantage,
+            target,
+            proto,
+            "loopback",
+            address,
+            port,
+            "open",
+            frozenset({"open"}),
+            f"rule 1: {lst.service} listens on {_label(lst.address, port)} in this namespace",
+        )
     owners = sorted({x.service for x in everywhere if x.port == port and x.proto == proto and x not in here})
     why = "nothing in this namespace listens there"
     if owners:
@@ -120,15 +146,25 @@ def _loopback_cell(vantage: str, namespace: str, here: list[Listener], everywher
     return PlannedCell(vantage, target, proto, "loopback", address, port, "closed", frozenset({"closed"}), why)
 
 
-def _localhost_cell(vantage: str, namespace: str, here: list[Listener], everywhere: tuple[Listener, ...],
-                    state: LabState, port: int, proto: str) -> PlannedCell | None:
+def _localhost_cell(
+    vantage: str,
+    namespace: str,
+    here: list[Listener],
+    everywhere: tuple[Listener, ...],
+    state: LabState,
+    port: int,
+    proto: str,
+) -> PlannedCell | None:
     """`localhost:P` as a plain client dials it: the first address getaddrinfo hands out."""
     order = state.localhost.get(namespace) or []
     if not order:
         return None
     cell = _loopback_cell(vantage, namespace, here, everywhere, state, order[0], port, proto)
-    return replace(cell, target=f"localhost:{port}",
-                   reason=f"localhost resolves to {', '.join(order)} here (first is dialled); {cell.reason}")
+    return replace(
+        cell,
+        target=f"localhost:{port}",
+        reason=f"localhost resolves to {', '.join(order)} here (first is dialled); {cell.reason}",
+    )
 
 
 # -- rules 2 and 6: across lab networks ---------------------------------------
@@ -142,8 +178,16 @@ def _network_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
                 yield _network_cell(vantage, owner, listeners, state, port, proto, f"{owner}:{port}")
 
 
-def _network_cell(vantage: str, owner: str, listeners: list[Listener], state: LabState,
-                  port: int, proto: str, target: str, kind: TargetKind = "network") -> PlannedCell:
+def _network_cell(
+    vantage: str,
+    owner: str,
+    listeners: list[Listener],
+    state: LabState,
+    port: int,
+    proto: str,
+    target: str,
+    kind: TargetKind = "network",
+) -> PlannedCell:
     namespace = state.namespace_of(vantage)
     owner_nets = state.members[owner].addresses
     if namespace == HOST:
@@ -157,26 +201,65 @@ def _network_cell(vantage: str, owner: str, listeners: list[Listener], state: La
         shared = [n for n in owner_nets if n in mine]
         if not shared:
             net = next(iter(owner_nets))
-            if proto == "udp":   # a dropped datagram is silence, which UDP cannot tell from a quiet service
-                return PlannedCell(vantage, target, proto, kind, owner_nets[net], port, "open|filtered",
-                                   NOT_REACHABLE | {"open|filtered"}, _isolation_reason(state, namespace, owner))
-            return PlannedCell(vantage, target, proto, kind, owner_nets[net], port, "filtered", NOT_REACHABLE,
-                               _isolation_reason(state, namespace, owner))
+            if proto == "udp":  # a dropped datagram is silence, which UDP cannot tell from a quiet service
+                return PlannedCell(
+                    vantage,
+                    target,
+                    proto,
+                    kind,
+                    owner_nets[net],
+                    port,
+                    "open|filtered",
+                    NOT_REACHABLE | {"open|filtered"},
+                    _isolation_reason(state, namespace, owner),
+                )
+            return PlannedCell(
+                vantage,
+                target,
+                proto,
+                kind,
+                owner_nets[net],
+                port,
+                "filtered",
+                NOT_REACHABLE,
+                _isolation_reason(state, namespace, owner),
+            )
         net = shared[0]
         via = f"shares network {net}"
     address = owner_nets[net]
     lst = _answering(listeners, port, proto, address)
     if lst is not None and lst.discovered and namespace != owner:
-        return PlannedCell(vantage, target, proto, kind, address, port, "closed", NOT_OPEN,
-                           f"{owner} has an undeclared listener on {_label(lst.address, port)}"
-                           f" ({lst.process or 'process unknown'}); the lab does not declare it, so only "
-                           f"{owner}'s own namespace should reach it")
+        return PlannedCell(
+            vantage,
+            target,
+            proto,
+            kind,
+            address,
+            port,
+            "closed",
+            NOT_OPEN,
+            f"{owner} has an undeclared listener on {_label(lst.address, port)}"
+            f" ({lst.process or 'process unknown'}); the lab does not declare it, so only "
+            f"{owner}'s own namespace should reach it",
+        )
     if lst is not None:
-        return PlannedCell(vantage, target, proto, kind, address, port, "open", frozenset({"open"}),
-                           f"rule 2: {via}; {lst.service} listens on {_label(lst.address, port)}")
+        return PlannedCell(
+            vantage,
+            target,
+            proto,
+            kind,
+            address,
+            port,
+            "open",
+            frozenset({"open"}),
+            f"rule 2: {via}; {lst.service} listens on {_label(lst.address, port)}",
+        )
     bound = [x for x in listeners if x.port == port and x.proto == proto]
-    why = (f"rule 1: {bound[0].service} listens on {_label(bound[0].address, port)} only" if bound
-           else f"nothing listens on {port}/{proto} there")
+    why = (
+        f"rule 1: {bound[0].service} listens on {_label(bound[0].address, port)} only"
+        if bound
+        else f"nothing listens on {port}/{proto} there"
+    )
     return PlannedCell(vantage, target, proto, kind, address, port, "closed", frozenset({"closed"}), why)
 
 
@@ -201,33 +284,63 @@ def _published_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
         accepted_behind = frozenset({behind}) if behind == "open" else frozenset({behind, "closed"})
         if pub.host_ip in (ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, ""):
             address = LOOPBACK_V6 if pub.host_ip == LOOPBACK_V6 else LOOPBACK_V4
-            yield PlannedCell(HOST, target, pub.proto, "published", address, pub.host_port, behind,
-                              accepted_behind, f"rule 3: {why_behind}")
+            yield PlannedCell(
+                HOST,
+                target,
+                pub.proto,
+                "published",
+                address,
+                pub.host_port,
+                behind,
+                accepted_behind,
+                f"rule 3: {why_behind}",
+            )
         if OUTSIDE not in state.members:
             continue
         gateway = state.networks[OUTSIDE].gateway
         if pub.host_ip in (ANY_V4, ANY_V6, ""):
-            yield PlannedCell(OUTSIDE, target, pub.proto, "published", gateway, pub.host_port, behind,
-                              accepted_behind, f"rule 4: published on all interfaces; {why_behind}")
+            yield PlannedCell(
+                OUTSIDE,
+                target,
+                pub.proto,
+                "published",
+                gateway,
+                pub.host_port,
+                behind,
+                accepted_behind,
+                f"rule 4: published on all interfaces; {why_behind}",
+            )
         else:
-            yield PlannedCell(OUTSIDE, target, pub.proto, "published", gateway, pub.host_port, "closed",
-                              frozenset({"closed", "filtered", "unreachable"}),
-                              f"rule 3: published on {pub.host_ip} only; never open from outside "
-                              "(engines before 28.0 leaked this)")
+            yield PlannedCell(
+                OUTSIDE,
+                target,
+                pub.proto,
+                "published",
+                gateway,
+                pub.host_port,
+                "closed",
+                frozenset({"closed", "filtered", "unreachable"}),
+                f"rule 3: published on {pub.host_ip} only; never open from outside (engines before 28.0 leaked this)",
+            )
 
 
 def _behind_publish(lab: Lab, state: LabState, pub: Published) -> tuple[str, str]:
     """What a connection forwarded to the container side of `pub` meets."""
-    listeners = [x for x in _listeners_in(lab, state, state.namespace_of(pub.service))
-                 if x.port == pub.container_port and x.proto == pub.proto]
+    listeners = [
+        x
+        for x in _listeners_in(lab, state, state.namespace_of(pub.service))
+        if x.port == pub.container_port and x.proto == pub.proto
+    ]
     open_ = [x for x in listeners if not x.is_loopback]
     if open_:
         return "open", f"{pub.service} listens on {_label(open_[0].address, pub.container_port)} behind it"
     if pub.proto == "udp":
         return "open|filtered", f"nothing answers on {pub.service}'s {pub.container_port}/udp"
     if listeners:
-        return "reset", (f"{pub.service} listens on {_label(listeners[0].address, pub.container_port)} (its own "
-                         "loopback), so the proxy accepts and then resets")
+        return "reset", (
+            f"{pub.service} listens on {_label(listeners[0].address, pub.container_port)} (its own "
+            "loopback), so the proxy accepts and then resets"
+        )
     return "reset", f"nothing declared listens on {pub.service}'s port {pub.container_port}; the proxy resets"
 
 
@@ -238,14 +351,35 @@ def _icmp_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
         namespace = state.namespace_of(vantage)
         for owner in owners:
             nets = state.members[owner].addresses
-            mine = list(nets) if namespace in (HOST, owner) else \
-                [n for n in nets if n in state.members[namespace].addresses]
+            mine = (
+                list(nets)
+                if namespace in (HOST, owner)
+                else [n for n in nets if n in state.members[namespace].addresses]
+            )
             if mine:
-                yield PlannedCell(vantage, owner, "icmp", "network", nets[mine[0]], 0, "open", frozenset({"open"}),
-                                  f"rule 2: echo over {mine[0]}" if namespace != owner else "its own address")
+                yield PlannedCell(
+                    vantage,
+                    owner,
+                    "icmp",
+                    "network",
+                    nets[mine[0]],
+                    0,
+                    "open",
+                    frozenset({"open"}),
+                    f"rule 2: echo over {mine[0]}" if namespace != owner else "its own address",
+                )
             else:
-                yield PlannedCell(vantage, owner, "icmp", "network", next(iter(nets.values())), 0, "filtered",
-                                  NOT_REACHABLE, _isolation_reason(state, namespace, owner))
+                yield PlannedCell(
+                    vantage,
+                    owner,
+                    "icmp",
+                    "network",
+                    next(iter(nets.values())),
+                    0,
+                    "filtered",
+                    NOT_REACHABLE,
+                    _isolation_reason(state, namespace, owner),
+                )
 
 
 # -- rule 7: firewall rules declared in the lab ----------------------------------
@@ -262,9 +396,15 @@ def _apply_firewall(cells: list[PlannedCell], lab: Lab, state: LabState) -> list
             out.append(cell)
             continue
         new = "filtered" if rule.action == "drop" else "closed"
-        out.append(replace(cell, expected=new, accepted=frozenset({new}),
-                           reason=f"rule 7: {rule.action} in {rule.service}'s {rule.chain} "
-                                  f"({' '.join(rule.iptables_args())}), declared at {rule.location}"))
+        out.append(
+            replace(
+                cell,
+                expected=new,
+                accepted=frozenset({new}),
+                reason=f"rule 7: {rule.action} in {rule.service}'s {rule.chain} "
+                f"({' '.join(rule.iptables_args())}), declared at {rule.location}",
+            )
+        )
     return out
 
 
@@ -278,8 +418,8 @@ def target_namespace(vantage: str, target: str, kind: str, state: LabState) -> s
     return state.namespace_of(name) if name in state.members else None
 
 
-def _matching_rule(lab: Lab, state: LabState, cell: PlannedCell, vantage_ns: str, target_ns: str):  # noqa: ANN202
-    local = vantage_ns == target_ns   # traffic inside one namespace goes through lo
+def _matching_rule(lab: Lab, state: LabState, cell: PlannedCell, vantage_ns: str, target_ns: str):
+    local = vantage_ns == target_ns  # traffic inside one namespace goes through lo
     for rule in lab.firewall:
         if rule.proto != cell.proto or rule.port != cell.port:
             continue
@@ -297,7 +437,7 @@ def _apply_expectations(cells: list[PlannedCell], lab: Lab, state: LabState) -> 
     out = list(cells)
     for exp in lab.expectations:
         if exp.vantage != HOST and exp.vantage not in state.members:
-            continue   # an observer that this run has not started
+            continue  # an observer that this run has not started
         why = f"expect at {exp.location}" if exp.location else "expect"
         key = (exp.vantage, exp.target, exp.proto)
         if key in index:
@@ -329,12 +469,22 @@ def cell_for_target(vantage: str, target: str, proto: str, lab: Lab, state: LabS
         here = _listeners_in(lab, state, namespace)
         cell = _localhost_cell(vantage, namespace, here, lab.listeners, state, port, proto)
         if cell is None:
-            return PlannedCell(vantage, target, proto, "explicit", LOOPBACK_V4, port, "unreachable",
-                               frozenset({"unreachable"}), "localhost is not in this namespace's /etc/hosts")
+            return PlannedCell(
+                vantage,
+                target,
+                proto,
+                "explicit",
+                LOOPBACK_V4,
+                port,
+                "unreachable",
+                frozenset({"unreachable"}),
+                "localhost is not in this namespace's /etc/hosts",
+            )
         return replace(cell, kind="explicit")
     if name == "host":
-        return PlannedCell(vantage, target, proto, "explicit", _host_address(state, namespace), port, "",
-                           frozenset(), "")
+        return PlannedCell(
+            vantage, target, proto, "explicit", _host_address(state, namespace), port, "", frozenset(), ""
+        )
     owner = state.namespace_of(name)
     if owner == HOST:
         address = _host_address(state, namespace)

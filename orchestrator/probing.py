@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
+from .labfile.model import Lab, ProbeSettings
 from .plan import PlannedCell, target_namespace
 from .probes.launchers import Batch, Launcher, VantageOutcome
 from .report.model import Cell, verdict_for
 from .runtime.state import HOST, LabState
-from .spec.model import Lab, ProbeSettings
 
 
 def probe_for(index: int, cell: PlannedCell, settings: ProbeSettings, kind: str) -> dict:
-    spec = {"id": str(index), "kind": kind, "address": cell.address, "timeout": settings.timeout_s,
-            "grace": settings.grace_s}
+    spec = {
+        "id": str(index),
+        "kind": kind,
+        "address": cell.address,
+        "timeout": settings.timeout_s,
+        "grace": settings.grace_s,
+    }
     if kind != "icmp":
         spec["port"] = cell.port
     return spec
@@ -29,8 +34,9 @@ def probe_kind(cell: PlannedCell, state: LabState, http_ports: set[tuple[str, in
     return "http" if (target_ns, cell.port) in http_ports else "tcp"
 
 
-def batches_for(planned: Sequence[PlannedCell], state: LabState, settings: ProbeSettings,
-                lab: Lab | None = None) -> list[Batch]:
+def batches_for(
+    planned: Sequence[PlannedCell], state: LabState, settings: ProbeSettings, lab: Lab | None = None
+) -> list[Batch]:
     """One batch per vantage, probes in plan order."""
     http_ports = {(state.namespace_of(x.service), x.port) for x in (lab.listeners if lab else ()) if x.kind == "http"}
     by_vantage: dict[str, list[dict]] = {}
@@ -45,8 +51,9 @@ def batches_for(planned: Sequence[PlannedCell], state: LabState, settings: Probe
     return batches
 
 
-def run_matrix(planned: Sequence[PlannedCell], state: LabState, settings: ProbeSettings,
-               launcher: Launcher, lab: Lab) -> list[Cell]:
+def run_matrix(
+    planned: Sequence[PlannedCell], state: LabState, settings: ProbeSettings, launcher: Launcher, lab: Lab
+) -> list[Cell]:
     """Probe every cell; then probe the failing ones once more, so that a failure must repeat.
 
     On one engine another lab's network creation rewrites the firewall and, for a few
@@ -84,12 +91,24 @@ def judge(planned: Sequence[PlannedCell], outcomes: dict[str, VantageOutcome], l
         else:
             state, latency, detail = result.get("state", "error"), result.get("latency_ms"), result.get("detail")
             if result.get("status") and not detail:
-                detail = result["status"]   # an HTTP status line says more than "open"
-        cells.append(Cell(
-            vantage=p.vantage, target=p.target, proto=p.proto, kind=p.kind, address=p.address, port=p.port,
-            state=state, expected=p.expected, verdict=verdict_for(state, p.accepted), latency_ms=latency,
-            detail=detail, reason=p.reason, reproduce=reproduce_command(lab, p),
-        ))
+                detail = result["status"]  # an HTTP status line says more than "open"
+        cells.append(
+            Cell(
+                vantage=p.vantage,
+                target=p.target,
+                proto=p.proto,
+                kind=p.kind,
+                address=p.address,
+                port=p.port,
+                state=state,
+                expected=p.expected,
+                verdict=verdict_for(state, p.accepted),
+                latency_ms=latency,
+                detail=detail,
+                reason=p.reason,
+                reproduce=reproduce_command(lab, p),
+            )
+        )
     return cells
 
 
@@ -97,5 +116,7 @@ def reproduce_command(lab: Lab, cell: PlannedCell) -> str:
     """Repeat this one probe on a lab left running by `looplab up`."""
     proto = f" --proto {cell.proto}" if cell.proto != "tcp" else ""
     target = cell.target if cell.proto != "icmp" else cell.target.rpartition(":")[0] or cell.target
-    return (f"looplab up {shlex.quote(lab.path)} && looplab probe --lab {lab.name} "
-            f"--from {shlex.quote(cell.vantage)} {shlex.quote(target)}{proto}")
+    return (
+        f"looplab up {shlex.quote(lab.path)} && looplab probe --lab {lab.name} "
+        f"--from {shlex.quote(cell.vantage)} {shlex.quote(target)}{proto}"
+    )

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import docker
 
 from .diagnose import diagnose
 from .discovery import with_discovered
 from .errors import LooplabError
+from .labfile.loader import load_lab
+from .labfile.model import Lab
 from .plan import plan
 from .probes.launchers import make_launcher
 from .probing import run_matrix
@@ -26,8 +28,6 @@ from .runtime.lifecycle import LabRunner, Removal, check_host_ports, check_image
 from .runtime.readiness import wait_ready
 from .runtime.state import LabState
 from .runtime.toolbox_image import ensure_toolbox, toolbox_tag
-from .spec.loader import load_lab
-from .spec.model import Lab
 
 Progress = Callable[[str], None]
 
@@ -69,8 +69,9 @@ def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -
     ensure_toolbox(client)
     check_images(client, lab, pull=opts.pull)
     check_host_ports(lab)
-    runner = LabRunner(client, lab, run_id=L.new_run_id(), toolbox_image=toolbox_tag(), keep=keep,
-                       progress=opts.progress)
+    runner = LabRunner(
+        client, lab, run_id=L.new_run_id(), toolbox_image=toolbox_tag(), keep=keep, progress=opts.progress
+    )
     launcher = make_launcher(opts.launcher)
     try:
         with signals_raise():
@@ -97,7 +98,7 @@ def _teardown(runner: LabRunner, opts: RunOptions) -> None:
 def check(path: str, opts: RunOptions) -> Report:
     """Start the lab, probe the whole matrix, tear down; the report says what was seen."""
     started = time.perf_counter()
-    with signals_raise():   # one guard from the first container to the last removal
+    with signals_raise():  # one guard from the first container to the last removal
         lab_run = _start(path, opts, keep=False)
         try:
             planned = plan(lab_run.lab, lab_run.state)
@@ -108,9 +109,15 @@ def check(path: str, opts: RunOptions) -> Report:
                 cells = explain(cells, FactFinder(lab_run.client, lab_run.lab, lab_run.state))
         finally:
             _teardown(lab_run.runner, opts)
-    return Report(lab=lab_run.lab.name, engine_kind="docker", engine_version=lab_run.engine_version,
-                  cells=tuple(cells), run_id=lab_run.state.run_id,
-                  duration_s=round(time.perf_counter() - started, 3), warnings=tuple(lab_run.warnings))
+    return Report(
+        lab=lab_run.lab.name,
+        engine_kind="docker",
+        engine_version=lab_run.engine_version,
+        cells=tuple(cells),
+        run_id=lab_run.state.run_id,
+        duration_s=round(time.perf_counter() - started, 3),
+        warnings=tuple(lab_run.warnings),
+    )
 
 
 def explain(cells: list[Cell], finder: FactFinder) -> list[Cell]:

@@ -45,9 +45,7 @@ AGENT = "looplab-agent/1"
 CLONE_NEWNET = 0x40000000
 DEFAULT_TIMEOUT = 1.0
 DEFAULT_GRACE = 0.1
-MAX_CONCURRENCY = (
-    1024  # sockets in flight per vantage, further bounded by RLIMIT_NOFILE
-)
+MAX_CONCURRENCY = 1024  # sockets in flight per vantage, further bounded by RLIMIT_NOFILE
 BANNER_MAX = 256
 HTTP_READ_MAX = 4096
 UDP_PAYLOAD = "looplab\n"
@@ -137,11 +135,7 @@ def _number(spec: dict, key: str, default: float, minimum: float = 0.0) -> float
     value = spec.get(key, default)
     if value is None:
         value = default
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or value < minimum
-    ):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
         raise ProbeError(f"{key!r} must be a number >= {minimum:g}, got {value!r}")
     return float(value)
 
@@ -161,9 +155,7 @@ def _address(spec: dict):
     try:
         return _parse_ip(address)
     except ValueError:
-        raise ProbeError(
-            f"'address' must be an IP literal (names are not resolved), got {address!r}"
-        ) from None
+        raise ProbeError(f"'address' must be an IP literal (names are not resolved), got {address!r}") from None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -183,11 +175,7 @@ def _sockaddr(ip, port: int):
         return socket.AF_INET, (str(ip), port)
     scope = 0
     if ip.scope_id:
-        scope = (
-            int(ip.scope_id)
-            if ip.scope_id.isdigit()
-            else socket.if_nametoindex(ip.scope_id)
-        )
+        scope = int(ip.scope_id) if ip.scope_id.isdigit() else socket.if_nametoindex(ip.scope_id)
     return socket.AF_INET6, (str(ip).split("%")[0], port, 0, scope)
 
 
@@ -276,11 +264,7 @@ async def _tcp_connect(v: Vantage, ip, port: int, timeout: float):
                 latency,
             )
         if err:
-            icmp = (
-                None
-                if err == errno.ECONNREFUSED
-                else _icmp_error(sock, family == socket.AF_INET6)
-            )
+            icmp = None if err == errno.ECONNREFUSED else _icmp_error(sock, family == socket.AF_INET6)
             state, detail = icmp or _classify(err)
             sock.close()
             return None, state, detail, latency
@@ -310,9 +294,7 @@ def _classify_recverr(ancdata, v6: bool):
         if len(cdata) < 8:
             continue
         ee_errno, origin, itype, code = struct.unpack_from("=IBBB", cdata)
-        what = (
-            f"ICMP{'v6' if v6 else ''} type {itype} code {code} ({_errname(ee_errno)})"
-        )
+        what = f"ICMP{'v6' if v6 else ''} type {itype} code {code} ({_errname(ee_errno)})"
         if origin == _SO_EE_ORIGIN_ICMP and itype == 3:
             if code == 3:
                 return "closed", what
@@ -404,13 +386,20 @@ async def probe_udp(v: Vantage, spec: dict) -> dict:
                 state, detail = _icmp_error(sock, v6) or _classify(e.errno)
                 return {"state": state, "latency_ms": _ms(t0), "detail": detail}
             return await _await_reply(
-                v, sock, v6, t0, timeout, BANNER_MAX, ("open|filtered", f"no reply within {timeout:g} s"),
+                v,
+                sock,
+                v6,
+                t0,
+                timeout,
+                BANNER_MAX,
+                ("open|filtered", f"no reply within {timeout:g} s"),
                 lambda data: {"state": "open", "banner": data.decode("utf-8", errors="replace")},
             )
 
 
-async def _await_reply(v: Vantage, sock: socket.socket, v6: bool, t0: float, timeout: float, bufsize: int,
-                       silence: tuple, accept) -> dict:
+async def _await_reply(
+    v: Vantage, sock: socket.socket, v6: bool, t0: float, timeout: float, bufsize: int, silence: tuple, accept
+) -> dict:
     """Wait for a datagram that `accept` turns into a result (None: not ours, keep waiting);
     an ICMP error read from the error queue, or `silence` when the timeout passes."""
     deadline = t0 + timeout
@@ -483,7 +472,7 @@ async def probe_icmp(v: Vantage, spec: dict) -> dict:
                 state, detail = _icmp_error(sock, v6) or _classify(e.errno)
                 return {"state": state, "latency_ms": _ms(t0), "detail": detail}
 
-            def echo_reply(data: bytes):  # noqa: ANN202 - a result dict, or None for another packet
+            def echo_reply(data: bytes):
                 if raw and not v6 and data:
                     data = data[(data[0] & 0x0F) * 4 :]  # strip the IPv4 header
                 if len(data) < 8:
@@ -493,8 +482,9 @@ async def probe_icmp(v: Vantage, spec: dict) -> dict:
                     return {"state": "open"}
                 return None
 
-            return await _await_reply(v, sock, v6, t0, timeout, 2048,
-                                      ("filtered", f"no echo reply within {timeout:g} s"), echo_reply)
+            return await _await_reply(
+                v, sock, v6, t0, timeout, 2048, ("filtered", f"no echo reply within {timeout:g} s"), echo_reply
+            )
 
 
 # ---------------------------------------------------------------- http
@@ -506,19 +496,12 @@ async def probe_http(v: Vantage, spec: dict) -> dict:
     ip, port, timeout = _address(spec), _port(spec), _timeout(spec)
     path = spec.get("path") or "/"
     host = spec.get("host") or _host_text(ip, None if port == 80 else port)
-    if (
-        not isinstance(path, str)
-        or not path.startswith("/")
-        or any(c in path for c in "\r\n ")
-    ):
-        raise ProbeError(
-            f"'path' must be an absolute path without spaces, got {path!r}"
-        )
+    if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in "\r\n "):
+        raise ProbeError(f"'path' must be an absolute path without spaces, got {path!r}")
     if not isinstance(host, str) or any(c in host for c in "\r\n"):
         raise ProbeError(f"'host' must be a header value, got {host!r}")
     request = (
-        f"GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: {AGENT}\r\n"
-        "Accept: */*\r\nConnection: close\r\n\r\n"
+        f"GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: {AGENT}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
     ).encode("latin-1", errors="replace")
     async with v.slots:
         sock, state, detail, latency = await _tcp_connect(v, ip, port, timeout)
@@ -528,9 +511,7 @@ async def probe_http(v: Vantage, spec: dict) -> dict:
             return await _http_exchange(v, sock, request, latency, timeout)
 
 
-async def _http_exchange(
-    v: Vantage, sock: socket.socket, request: bytes, latency, timeout: float
-) -> dict:
+async def _http_exchange(v: Vantage, sock: socket.socket, request: bytes, latency, timeout: float) -> dict:
     result = {"state": "open", "latency_ms": latency}
     try:
         sock.send(request)  # a few hundred bytes into a fresh socket buffer
@@ -556,15 +537,11 @@ async def _http_exchange(
             if buf:
                 break
             state = "reset" if e.errno == errno.ECONNRESET else "error"
-            result.update(
-                state=state, detail=f"{_errname(e.errno)} before any response"
-            )
+            result.update(state=state, detail=f"{_errname(e.errno)} before any response")
             return result
         if not chunk:
             if not buf:
-                result.update(
-                    state="reset", detail="connection closed (EOF) before any response"
-                )
+                result.update(state="reset", detail="connection closed (EOF) before any response")
                 return result
             break
         buf += chunk
@@ -589,10 +566,7 @@ async def probe_sockets(v: Vantage, spec: dict) -> dict:
 
 def _decode_address(text: str) -> str:
     """A /proc/net/{tcp,udp}{,6} address: 32-bit words in host byte order."""
-    raw = b"".join(
-        int(text[i : i + 8], 16).to_bytes(4, sys.byteorder)
-        for i in range(0, len(text), 8)
-    )
+    raw = b"".join(int(text[i : i + 8], 16).to_bytes(4, sys.byteorder) for i in range(0, len(text), 8))
     if len(raw) == 4:
         return str(ipaddress.IPv4Address(raw))
     ip6 = ipaddress.IPv6Address(raw)
@@ -662,9 +636,7 @@ def socket_owners(inodes, ns_id) -> dict:
 def _command(pid: int):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmd = (
-                f.read().replace(b"\0", b" ").strip().decode("utf-8", errors="replace")
-            )
+            cmd = f.read().replace(b"\0", b" ").strip().decode("utf-8", errors="replace")
         if cmd:
             return cmd
         with open(f"/proc/{pid}/comm", "rb") as f:
@@ -763,8 +735,12 @@ async def probe_resolve(v: Vantage, spec: dict) -> dict:
     except OSError:
         servers = []
     if DOCKER_DNS not in servers:
-        return {"state": "unresolved", "hosts": [], "detail": f"{name!r} is not in {path}, and resolv.conf names "
-                f"{', '.join(servers) or 'no server'}, not Docker's {DOCKER_DNS}: not asked (looplab asks no other)"}
+        return {
+            "state": "unresolved",
+            "hosts": [],
+            "detail": f"{name!r} is not in {path}, and resolv.conf names "
+            f"{', '.join(servers) or 'no server'}, not Docker's {DOCKER_DNS}: not asked (looplab asks no other)",
+        }
     timeout = _number(spec, "timeout", 1.0)
     answers = await v.loop.run_in_executor(None, dns_query, name, timeout)
     if not answers:
@@ -808,7 +784,7 @@ def _dns_answers(reply: bytes, qid: int) -> list:
         pos = _skip_name(reply, pos)
         rtype, _cls, _ttl, length = struct.unpack_from("!HHIH", reply, pos)
         pos += 10
-        data = reply[pos:pos + length]
+        data = reply[pos : pos + length]
         pos += length
         if rtype == 1 and length == 4:
             found.append(str(ipaddress.IPv4Address(data)))
@@ -820,7 +796,7 @@ def _dns_answers(reply: bytes, qid: int) -> list:
 def _skip_name(buf: bytes, pos: int) -> int:
     while pos < len(buf):
         length = buf[pos]
-        if length & 0xC0 == 0xC0:   # a compression pointer ends the name
+        if length & 0xC0 == 0xC0:  # a compression pointer ends the name
             return pos + 2
         pos += 1 + length
         if length == 0:
@@ -895,14 +871,10 @@ async def probe_scan(v: Vantage, spec: dict) -> dict:
         or not isinstance(concurrency, int)
         or not 1 <= concurrency <= SCAN_CONCURRENCY_MAX
     ):
-        raise ProbeError(
-            f"'concurrency' must be an integer 1-{SCAN_CONCURRENCY_MAX}, got {concurrency!r}"
-        )
+        raise ProbeError(f"'concurrency' must be an integer 1-{SCAN_CONCURRENCY_MAX}, got {concurrency!r}")
     # Blocking and busy: run it on a thread of its own so the vantage's other probes
     # go on. A thread started from this (setns'd) thread inherits its namespace; checked.
-    return await v.loop.run_in_executor(
-        None, _scan_here, v.ns_id, ip, ranges, timeout, concurrency
-    )
+    return await v.loop.run_in_executor(None, _scan_here, v.ns_id, ip, ranges, timeout, concurrency)
 
 
 def scan_ranges(ports) -> list:
@@ -919,9 +891,7 @@ def scan_ranges(ports) -> list:
             or any(isinstance(p, bool) or not isinstance(p, int) for p in item)
             or not 1 <= item[0] <= item[1] <= 65535
         ):
-            raise ProbeError(
-                f"'ports' entries must be [lo, hi] with 1 <= lo <= hi <= 65535, got {item!r}"
-            )
+            raise ProbeError(f"'ports' entries must be [lo, hi] with 1 <= lo <= hi <= 65535, got {item!r}")
         spans.append((item[0], item[1]))
     spans.sort()
     merged = [spans[0]]
@@ -1301,9 +1271,7 @@ def enter_netns(path: str) -> None:
 
 
 def _fresh(defaults: dict) -> dict:
-    return {
-        k: (list(val) if isinstance(val, list) else val) for k, val in defaults.items()
-    }
+    return {k: (list(val) if isinstance(val, list) else val) for k, val in defaults.items()}
 
 
 async def _run_one(v: Vantage, spec: dict) -> dict:
@@ -1313,15 +1281,13 @@ async def _run_one(v: Vantage, spec: dict) -> dict:
     result["detail"] = None
     fn = PROBES.get(kind)
     if fn is None:
-        result["detail"] = (
-            f"unknown probe kind {kind!r} (known: {', '.join(sorted(PROBES))})"
-        )
+        result["detail"] = f"unknown probe kind {kind!r} (known: {', '.join(sorted(PROBES))})"
         return result
     try:
         result.update(await fn(v, spec))
     except ProbeError as e:
         result.update(state="error", detail=str(e))
-    except Exception as e:  # noqa: BLE001 -- a bug or unforeseen OS error: report, go on
+    except Exception as e:
         result.update(state="error", detail=f"probe failed: {type(e).__name__}: {e}")
     return result
 
@@ -1339,9 +1305,7 @@ def _vantage_thread(vreq: dict, limit: int, out: list, index: int) -> None:
             try:
                 enter_netns(netns)
             except OSError as e:
-                reason = (
-                    f"[Errno {e.errno}] {os.strerror(e.errno)}" if e.errno else str(e)
-                )
+                reason = f"[Errno {e.errno}] {os.strerror(e.errno)}" if e.errno else str(e)
                 answer["error"] = f"cannot enter {netns}: {reason}"
                 return
         try:
@@ -1349,7 +1313,7 @@ def _vantage_thread(vreq: dict, limit: int, out: list, index: int) -> None:
         except OSError:  # no /proc: only the sockets probe needs it, and says so
             ns_id = None
         answer["results"] = asyncio.run(_run_vantage(vreq, limit, ns_id))
-    except BaseException as e:  # noqa: BLE001 -- never lose the vantage's answer
+    except BaseException as e:
         answer["results"] = []
         answer["error"] = f"agent failure: {type(e).__name__}: {e}"
     finally:

@@ -13,8 +13,7 @@ def render(report: Report, fmt: str, *, color: bool = False, width: int | None =
     """Render `report` in one of FORMATS; `color` and `width` matter only to "terminal"."""
     if fmt == "terminal":
         return terminal.render(report, color=color, width=width)
-    renderers = {"json": json_report.render, "junit": junit.render,
-                 "markdown": markdown.render, "html": html.render}
+    renderers = {"json": json_report.render, "junit": junit.render, "markdown": markdown.render, "html": html.render}
     if fmt not in renderers:
         raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return renderers[fmt](report)

@@ -37,22 +37,33 @@ def _td(cell: Cell | None) -> str:
 def _table(report: Report) -> list[str]:
     cols = matrix.columns(report)
     g = matrix.grid(report)
-    out = ["<table>", "<thead><tr><th>from \\ to</th>"
-           + "".join(f"<th><code>{escape(c.label)}</code></th>" for c in cols) + "</tr></thead>", "<tbody>"]
+    out = [
+        "<table>",
+        "<thead><tr><th>from \\ to</th>"
+        + "".join(f"<th><code>{escape(c.label)}</code></th>" for c in cols)
+        + "</tr></thead>",
+        "<tbody>",
+    ]
     for vantage in matrix.rows(report):
-        out.append(f"<tr><th><code>{escape(vantage)}</code></th>"
-                   + "".join(_td(g.get((vantage, c))) for c in cols) + "</tr>")
+        out.append(
+            f"<tr><th><code>{escape(vantage)}</code></th>" + "".join(_td(g.get((vantage, c))) for c in cols) + "</tr>"
+        )
     return out + ["</tbody>", "</table>"]
 
 
 def _failure(cell: Cell) -> list[str]:
-    head = (f"<h3><code>{escape(cell.vantage)}</code> → <code>{escape(cell.target)}</code> "
-            f"({escape(cell.proto)}, <code>{escape(matrix.endpoint(cell))}</code>): "
-            f'<span class="bad">{escape(cell.state)}, expected {escape(cell.expected)} · '
-            f"{escape(matrix.marker(cell))}</span></h3>")
+    head = (
+        f"<h3><code>{escape(cell.vantage)}</code> → <code>{escape(cell.target)}</code> "
+        f"({escape(cell.proto)}, <code>{escape(matrix.endpoint(cell))}</code>): "
+        f'<span class="bad">{escape(cell.state)}, expected {escape(cell.expected)} · '
+        f"{escape(matrix.marker(cell))}</span></h3>"
+    )
     facts = [(label, getattr(cell, label)) for label in ("detail", "reason", "diagnosis", "reproduce")]
-    rows = [f"<dt>{label}</dt><dd>{f'<code>{escape(v)}</code>' if label == 'reproduce' else escape(v)}</dd>"
-            for label, v in facts if v]
+    rows = [
+        f"<dt>{label}</dt><dd>{f'<code>{escape(v)}</code>' if label == 'reproduce' else escape(v)}</dd>"
+        for label, v in facts
+        if v
+    ]
     return [head] + (["<dl>", *rows, "</dl>"] if rows else [])
 
 
@@ -61,10 +72,18 @@ def render(report: Report) -> str:
     title = f"looplab {report.lab}: {matrix.summary_line(report)}"
     meta = matrix.engine_line(report) + (f" · run {report.run_id}" if report.run_id else "")
     status = "ok" if report.ok else "bad"
-    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           f"<title>{escape(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
-           f'<h1 class="{status}">{"✅" if report.ok else "❌"} {escape(report.lab)}</h1>',
-           f'<p class="meta">{escape(meta)}</p>']
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f"<title>{escape(title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        f'<h1 class="{status}">{"✅" if report.ok else "❌"} {escape(report.lab)}</h1>',
+        f'<p class="meta">{escape(meta)}</p>',
+    ]
     if report.cells:
         out += _table(report)
     out.append(f'<p class="{status}"><strong>{escape(matrix.summary_line(report))}</strong></p>')

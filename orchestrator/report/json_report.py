@@ -1,4 +1,4 @@
-"""The JSON report: the versioned contract of DESIGN.md, plus extension keys; and its parser."""
+"""The JSON report: the versioned contract of docs/ARCHITECTURE.md, plus extension keys; and its parser."""
 
 from __future__ import annotations
 
@@ -8,10 +8,21 @@ from typing import Any
 from .model import SCHEMA, Cell, Report
 
 _CELL_FIELDS = (  # (json key, Cell attribute); contract keys first, then extensions
-    ("from", "vantage"), ("to", "target"), ("proto", "proto"), ("address", "address"),
-    ("port", "port"), ("state", "state"), ("expected", "expected"), ("verdict", "verdict"),
-    ("latency_ms", "latency_ms"), ("diagnosis", "diagnosis"), ("reproduce", "reproduce"),
-    ("kind", "kind"), ("detail", "detail"), ("reason", "reason"), ("cause", "cause"),
+    ("from", "vantage"),
+    ("to", "target"),
+    ("proto", "proto"),
+    ("address", "address"),
+    ("port", "port"),
+    ("state", "state"),
+    ("expected", "expected"),
+    ("verdict", "verdict"),
+    ("latency_ms", "latency_ms"),
+    ("diagnosis", "diagnosis"),
+    ("reproduce", "reproduce"),
+    ("kind", "kind"),
+    ("detail", "detail"),
+    ("reason", "reason"),
+    ("cause", "cause"),
 )
 _CONTRACT_KEYS = frozenset(key for key, _ in _CELL_FIELDS[:11])
 _EXTENSION_DEFAULTS: dict[str, Any] = {"kind": "explicit", "detail": None, "reason": None, "cause": None}
@@ -25,8 +36,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "lab": report.lab,
         "engine": {"kind": report.engine_kind, "version": report.engine_version},
         "cells": [{key: getattr(c, attr) for key, attr in _CELL_FIELDS} for c in report.cells],
-        "summary": {"cells": s.cells, "pass": s.passed, "fail": s.failed,
-                    "exposed": s.exposed, "broken": s.broken},
+        "summary": {"cells": s.cells, "pass": s.passed, "fail": s.failed, "exposed": s.exposed, "broken": s.broken},
         "run_id": report.run_id,
         "duration_s": report.duration_s,
         "warnings": list(report.warnings),
@@ -40,8 +50,9 @@ def render(report: Report) -> str:
 
 def _cell(raw: dict[str, Any]) -> Cell:
     fields = {attr: raw[key] for key, attr in _CELL_FIELDS if key in _CONTRACT_KEYS}
-    fields.update({attr: raw.get(key, _EXTENSION_DEFAULTS[key]) for key, attr in _CELL_FIELDS
-                   if key not in _CONTRACT_KEYS})
+    fields.update(
+        {attr: raw.get(key, _EXTENSION_DEFAULTS[key]) for key, attr in _CELL_FIELDS if key not in _CONTRACT_KEYS}
+    )
     return Cell(**fields)
 
 
@@ -57,9 +68,12 @@ def parse_report(text: str) -> Report:
         raise ValueError(f"not a {SCHEMA} report (schema: {found!r})")
     try:
         return Report(
-            lab=data["lab"], engine_kind=data["engine"]["kind"], engine_version=data["engine"]["version"],
+            lab=data["lab"],
+            engine_kind=data["engine"]["kind"],
+            engine_version=data["engine"]["version"],
             cells=tuple(_cell(raw) for raw in data["cells"]),
-            run_id=data.get("run_id"), duration_s=data.get("duration_s"),
+            run_id=data.get("run_id"),
+            duration_s=data.get("duration_s"),
             warnings=tuple(data.get("warnings") or ()),
         )
     except (KeyError, TypeError) as exc:

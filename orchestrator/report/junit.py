@@ -30,16 +30,23 @@ def _failure_body(cell: Cell) -> str:
 
 
 def _testcase(report: Report, cell: Cell) -> ET.Element:
-    case = ET.Element("testcase", {
-        "classname": _clean(f"looplab.{report.lab}.{cell.vantage}"),
-        "name": _clean(f"{cell.vantage} -> {cell.target}/{cell.proto}"),
-        "time": _seconds(cell.latency_ms),
-    })
+    case = ET.Element(
+        "testcase",
+        {
+            "classname": _clean(f"looplab.{report.lab}.{cell.vantage}"),
+            "name": _clean(f"{cell.vantage} -> {cell.target}/{cell.proto}"),
+            "time": _seconds(cell.latency_ms),
+        },
+    )
     if not cell.passed:
-        failure = ET.SubElement(case, "failure", {
-            "message": _clean(f"observed {cell.state}, expected {cell.expected} ({cell.verdict})"),
-            "type": cell.verdict,
-        })
+        failure = ET.SubElement(
+            case,
+            "failure",
+            {
+                "message": _clean(f"observed {cell.state}, expected {cell.expected} ({cell.verdict})"),
+                "type": cell.verdict,
+            },
+        )
         failure.text = _failure_body(cell)
     return case
 
@@ -47,8 +54,13 @@ def _testcase(report: Report, cell: Cell) -> ET.Element:
 def render(report: Report) -> str:
     """The report as JUnit XML text (a <testsuites> root holding one <testsuite>)."""
     s = report.summary
-    counts = {"tests": str(s.cells), "failures": str(s.failed), "errors": "0", "skipped": "0",
-              "time": f"{report.duration_s or 0.0:.3f}"}
+    counts = {
+        "tests": str(s.cells),
+        "failures": str(s.failed),
+        "errors": "0",
+        "skipped": "0",
+        "time": f"{report.duration_s or 0.0:.3f}",
+    }
     root = ET.Element("testsuites", {"name": "looplab", **counts})
     suite = ET.SubElement(root, "testsuite", {"name": _clean(report.lab), **counts})
     props = ET.SubElement(suite, "properties")

@@ -34,8 +34,7 @@ def _cell(cell: Cell | None) -> str:
 def _table(report: Report) -> list[str]:
     cols = matrix.columns(report)
     g = matrix.grid(report)
-    lines = ["| from \\\\ to | " + " | ".join(code(c.label) for c in cols) + " |",
-             "|---" * (len(cols) + 1) + "|"]
+    lines = ["| from \\\\ to | " + " | ".join(code(c.label) for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for vantage in matrix.rows(report):
         lines.append(f"| {code(vantage)} | " + " | ".join(_cell(g.get((vantage, c))) for c in cols) + " |")
     return [_pipe_safe(line) for line in lines]
@@ -47,8 +46,10 @@ def _pipe_safe(line: str) -> str:
 
 
 def _failure(cell: Cell) -> list[str]:
-    lines = [f"- **{code(cell.vantage)} → {code(cell.target)}** ({cell.proto}, {code(matrix.endpoint(cell))}): "
-             f"observed {code(cell.state)}, expected {code(cell.expected)} — **{matrix.marker(cell)}**"]
+    lines = [
+        f"- **{code(cell.vantage)} → {code(cell.target)}** ({cell.proto}, {code(matrix.endpoint(cell))}): "
+        f"observed {code(cell.state)}, expected {code(cell.expected)} — **{matrix.marker(cell)}**"
+    ]
     for label in ("detail", "reason", "diagnosis"):
         value = getattr(cell, label)
         if value:
@@ -61,8 +62,12 @@ def _failure(cell: Cell) -> list[str]:
 def render(report: Report) -> str:
     """The report as GitHub-flavoured Markdown."""
     mark = "✅" if report.ok else "❌"
-    out = [f"## {mark} looplab {text(report.lab)}: {text(matrix.summary_line(report))}", "",
-           f"{text(matrix.engine_line(report))}" + (f" · run {code(report.run_id)}" if report.run_id else ""), ""]
+    out = [
+        f"## {mark} looplab {text(report.lab)}: {text(matrix.summary_line(report))}",
+        "",
+        f"{text(matrix.engine_line(report))}" + (f" · run {code(report.run_id)}" if report.run_id else ""),
+        "",
+    ]
     if report.cells:
         out += _table(report) + [""]
     out += [f"> ⚠️ {text(w)}" for w in report.warnings]

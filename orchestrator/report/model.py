@@ -15,21 +15,21 @@ SCHEMA = "looplab/report@1"
 class Cell:
     """One (vantage, target, protocol) probe: what was seen next to what the lab expects."""
 
-    vantage: str            # "host", a service, "@NET", "@outside"
-    target: str             # as a person writes it: "127.0.0.1:62893", "app:62893", "host:62894"
-    proto: str              # "tcp" | "udp"
+    vantage: str  # "host", a service, "@NET", "@outside"
+    target: str  # as a person writes it: "127.0.0.1:62893", "app:62893", "host:62894"
+    proto: str  # "tcp" | "udp"
     kind: TargetKind
-    address: str            # the address actually dialled
+    address: str  # the address actually dialled
     port: int
-    state: str              # observed: open / closed / reset / filtered / open|filtered / unreachable / error
-    expected: str           # the expected state (shown); `accepted` may allow equivalents
+    state: str  # observed: open / closed / reset / filtered / open|filtered / unreachable / error
+    expected: str  # the expected state (shown); `accepted` may allow equivalents
     verdict: Verdict
     latency_ms: float | None = None
-    detail: str | None = None      # error text from the probe, if any
-    diagnosis: str | None = None   # why, for a failing cell
-    reproduce: str | None = None   # a command that repeats this probe
-    reason: str | None = None      # which rule of the isolation model set `expected`
-    cause: str | None = None       # short code of the diagnosis ("bound-to-loopback", "firewall", ...)
+    detail: str | None = None  # error text from the probe, if any
+    diagnosis: str | None = None  # why, for a failing cell
+    reproduce: str | None = None  # a command that repeats this probe
+    reason: str | None = None  # which rule of the isolation model set `expected`
+    cause: str | None = None  # short code of the diagnosis ("bound-to-loopback", "firewall", ...)
 
     @property
     def passed(self) -> bool:

@@ -58,23 +58,39 @@ def _matrix_table(report: Report) -> Table:
 
 
 def _long_table(report: Report) -> Table:
-    table = Table(title=_title(report), box=box.SIMPLE_HEAD, header_style="bold", title_justify="left",
-                  show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    table = Table(
+        title=_title(report),
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
     for name in ("from", "to", "proto", "state", "expected", "verdict"):
         table.add_column(name, overflow="fold", no_wrap=name != "to")  # only targets may fold
     for c in matrix.ordered_cells(report):
         style = FAIL if not c.passed else ""
         verdict = Text(matrix.marker(c) or c.verdict, style=style or "dim")
-        table.add_row(c.vantage, c.target, c.proto, _state(c) if c.passed else Text(c.state, FAIL),
-                      Text(c.expected, style=style), verdict)
+        table.add_row(
+            c.vantage,
+            c.target,
+            c.proto,
+            _state(c) if c.passed else Text(c.state, FAIL),
+            Text(c.expected, style=style),
+            verdict,
+        )
     return table
 
 
 def _failure(cell: Cell) -> list[RenderableType]:
     head = Text.assemble(
-        ("✗ ", FAIL), (f"{cell.vantage} → {cell.target}", "bold"),
+        ("✗ ", FAIL),
+        (f"{cell.vantage} → {cell.target}", "bold"),
         f" ({cell.proto}, {matrix.endpoint(cell)}): ",
-        (f"{cell.state}, expected {cell.expected}", FAIL), " · ", (matrix.marker(cell), FAIL),
+        (f"{cell.state}, expected {cell.expected}", FAIL),
+        " · ",
+        (matrix.marker(cell), FAIL),
     )
     facts = Table.grid(padding=(0, 1))
     facts.add_column(style="dim", no_wrap=True)
@@ -88,8 +104,16 @@ def _failure(cell: Cell) -> list[RenderableType]:
 def render(report: Report, *, color: bool = False, width: int | None = None) -> str:
     """The report as terminal text; ANSI colours exactly when `color` is true (the environment is ignored)."""
     width = width or DEFAULT_WIDTH
-    console = Console(file=StringIO(), width=width, color_system="standard" if color else None,
-                      force_terminal=color, no_color=not color, highlight=False, emoji=False, markup=False)
+    console = Console(
+        file=StringIO(),
+        width=width,
+        color_system="standard" if color else None,
+        force_terminal=color,
+        no_color=not color,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
     if not report.cells:
         console.print(_title(report))
     elif _matrix_width(report) <= width:

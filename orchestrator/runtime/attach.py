@@ -7,19 +7,19 @@ from dataclasses import dataclass
 import docker
 
 from ..errors import LooplabError
-from ..spec.loader import load_lab
-from ..spec.model import Lab
+from ..labfile.loader import load_lab
+from ..labfile.model import Lab
 from . import labels as L
 from .lifecycle import LabRunner, inspect_run, observer_names
-from .toolbox_image import toolbox_tag
 from .state import LabState
+from .toolbox_image import toolbox_tag
 
 
 @dataclass(frozen=True)
 class AttachedLab:
     lab: Lab
     state: LabState
-    net_names: dict[str, str]     # lab network name -> engine network name
+    net_names: dict[str, str]  # lab network name -> engine network name
 
 
 def attach(client: docker.DockerClient, lab_name: str | None) -> AttachedLab:

@@ -38,7 +38,9 @@ def engine_info(client: docker.DockerClient) -> EngineInfo:
     try:
         ver = client.version()
     except docker.errors.DockerException as exc:
-        raise EngineError(f"the Docker engine at {engine_address()} did not report its version: {_reason(exc)}") from exc
+        raise EngineError(
+            f"the Docker engine at {engine_address()} did not report its version: {_reason(exc)}"
+        ) from exc
     return EngineInfo(kind="docker", version=str(ver.get("Version", "?")), api_version=str(ver.get("ApiVersion", "?")))
 
 

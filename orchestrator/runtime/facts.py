@@ -7,10 +7,10 @@ from functools import lru_cache
 import docker
 
 from ..diagnose import Facts
+from ..labfile.model import Lab
 from ..plan import target_namespace
 from ..report.model import Cell
-from ..spec.model import Lab
-from .firewall import FirewallEntry, read_firewall
+from .firewall import FirewallEntry, read_namespace_firewall
 from .state import HOST, LabState
 
 _BIND_FAILURES = ("Address already in use", "EADDRINUSE", "address already in use")
@@ -43,21 +43,34 @@ class FactFinder:
         rules += [e for e in self._rules(vantage_ns) if e.chain.upper() == "OUTPUT"]
         mine = self._networks(vantage_ns)
         theirs = self._networks(answering_ns) if answering_ns else ()
-        discovered = any(lst.discovered and lst.port == cell.port and lst.proto == cell.proto
-                         for lst in self.lab.listeners if state.namespace_of(lst.service) == answering_ns)
+        discovered = any(
+            lst.discovered and lst.port == cell.port and lst.proto == cell.proto
+            for lst in self.lab.listeners
+            if state.namespace_of(lst.service) == answering_ns
+        )
         return Facts(
-            vantage=cell.vantage, target=cell.target, proto=cell.proto, kind=cell.kind, address=cell.address,
-            port=cell.port, state=cell.state, expected=cell.expected, verdict=cell.verdict,
-            vantage_ns=vantage_ns, target_ns=answering_ns,
+            vantage=cell.vantage,
+            target=cell.target,
+            proto=cell.proto,
+            kind=cell.kind,
+            address=cell.address,
+            port=cell.port,
+            state=cell.state,
+            expected=cell.expected,
+            verdict=cell.verdict,
+            vantage_ns=vantage_ns,
+            target_ns=answering_ns,
             target_sockets=tuple(state.sockets.get(answering_ns, [])) if answering_ns else (),
             firewall=tuple(rules),
             bind_errors=self._logs(answering_ns) if answering_ns else (),
             shared_networks=tuple(n for n in mine if n in theirs) if vantage_ns != HOST else theirs,
-            vantage_networks=mine, target_networks=theirs,
+            vantage_networks=mine,
+            target_networks=theirs,
             ipv6_loopback=state.ipv6_loopback.get(vantage_ns, False),
             published_to=published_to,
             localhost_order=tuple(state.localhost.get(vantage_ns, [])),
-            discovered=discovered, detail=cell.detail,
+            discovered=discovered,
+            detail=cell.detail,
         )
 
     def _networks(self, namespace: str) -> tuple[str, ...]:
@@ -67,7 +80,7 @@ class FactFinder:
 
     def _read_rules(self, namespace: str) -> tuple[FirewallEntry, ...]:
         pid = self.state.netns_pid(namespace)
-        return tuple(read_firewall(pid)) if pid else ()
+        return tuple(read_namespace_firewall(pid)) if pid else ()
 
     def _read_bind_errors(self, namespace: str) -> tuple[str, ...]:
         lines: list[str] = []

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 
 from ..errors import LabFileError, LooplabError
-from ..spec.model import Lab
+from ..labfile.model import Lab
 from .state import HOST, LabState
 
 _XTABLES = {"filter", "nat", "mangle", "raw", "security"}
@@ -26,11 +26,11 @@ _DPORT = re.compile(r"dport (\d+)")
 class FirewallEntry:
     """One rule found in a namespace: where, what it says, and how often it matched."""
 
-    tool: str          # "iptables" | "nftables"
+    tool: str  # "iptables" | "nftables"
     table: str
     chain: str
-    spec: str          # the rule as the tool prints it
-    target: str        # DROP / REJECT / drop / reject / ACCEPT ...
+    spec: str  # the rule as the tool prints it
+    target: str  # DROP / REJECT / drop / reject / ACCEPT ...
     packets: int
     dport: int | None
     proto: str | None
@@ -46,8 +46,9 @@ class FirewallEntry:
 
 
 def _nsenter(pid: int, argv: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", *argv], capture_output=True, text=True,
-                          timeout=30, check=False)
+    return subprocess.run(
+        ["nsenter", f"--net=/proc/{pid}/ns/net", *argv], capture_output=True, text=True, timeout=30, check=False
+    )
 
 
 def apply_firewall(lab: Lab, state: LabState) -> None:
@@ -60,16 +61,19 @@ def apply_firewall(lab: Lab, state: LabState) -> None:
         namespace = state.namespace_of(rule.service)
         if namespace == HOST:
             where = rule.location
-            raise LabFileError(f"x-looplab.firewall.{rule.service}: {rule.service} uses the host's network; "
-                               "looplab will not change the host's firewall",
-                               path=where.path if where else None, line=where.line if where else None)
+            raise LabFileError(
+                f"x-looplab.firewall.{rule.service}: {rule.service} uses the host's network; "
+                "looplab will not change the host's firewall",
+                path=where.path if where else None,
+                line=where.line if where else None,
+            )
         done = _nsenter(state.members[namespace].pid, ["iptables", "-w", "-A", *rule.iptables_args()])
         if done.returncode != 0:
             reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise LooplabError(f"{rule.location}: cannot add firewall rule to {rule.service}: {reason}")
 
 
-def read_firewall(pid: int) -> list[FirewallEntry]:
+def read_namespace_firewall(pid: int) -> list[FirewallEntry]:
     """Every DROP/REJECT-ish rule in the namespace of `pid`, with counters."""
     entries: list[FirewallEntry] = []
     if shutil.which("iptables-save"):
@@ -91,10 +95,19 @@ def _parse_iptables_save(text: str) -> list[FirewallEntry]:
             continue
         spec = m.group("spec")
         words = spec.split()
-        entries.append(FirewallEntry(
-            "iptables", table, m.group("chain"), spec, _after(words, "-j") or "", int(m.group("pkts")),
-            int(p) if (p := _after(words, "--dport")) and p.isdigit() else None,
-            _after(words, "-p"), _after(words, "-i") or _after(words, "-o")))
+        entries.append(
+            FirewallEntry(
+                "iptables",
+                table,
+                m.group("chain"),
+                spec,
+                _after(words, "-j") or "",
+                int(m.group("pkts")),
+                int(p) if (p := _after(words, "--dport")) and p.isdigit() else None,
+                _after(words, "-p"),
+                _after(words, "-i") or _after(words, "-o"),
+            )
+        )
     return entries
 
 
@@ -118,10 +131,19 @@ def _parse_nft(text: str) -> list[FirewallEntry]:
         dport = _DPORT.search(line)
         proto = "udp" if "udp " in line else "tcp" if "tcp " in line else None
         iface = re.search(r'[io]ifname "?([\w.-]+)"?', line)
-        entries.append(FirewallEntry("nftables", f"{family} {table}", chain, line, verdict,
-                                     int(counter.group(1)) if counter else 0,
-                                     int(dport.group(1)) if dport else None, proto,
-                                     iface.group(1) if iface else None))
+        entries.append(
+            FirewallEntry(
+                "nftables",
+                f"{family} {table}",
+                chain,
+                line,
+                verdict,
+                int(counter.group(1)) if counter else 0,
+                int(dport.group(1)) if dport else None,
+                proto,
+                iface.group(1) if iface else None,
+            )
+        )
     return entries
 
 

@@ -7,8 +7,8 @@ containers still being created, or cleanup would miss them. Later signals are re
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from ..errors import Interrupted
 

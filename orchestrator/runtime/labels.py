@@ -10,13 +10,13 @@ import socket
 PREFIX = "org.looplab"
 LAB = f"{PREFIX}.lab"
 RUN = f"{PREFIX}.run"
-ROLE = f"{PREFIX}.role"          # service | observer | network
-MEMBER = f"{PREFIX}.member"      # service name, "@NET", "@outside", or network name
+ROLE = f"{PREFIX}.role"  # service | observer | network
+MEMBER = f"{PREFIX}.member"  # service name, "@NET", "@outside", or network name
 OWNER_PID = f"{PREFIX}.owner-pid"
 OWNER_HOST = f"{PREFIX}.owner-host"
-KEEP = f"{PREFIX}.keep"          # "true" when `looplab up` leaves the lab running on purpose
+KEEP = f"{PREFIX}.keep"  # "true" when `looplab up` leaves the lab running on purpose
 LAB_FILE = f"{PREFIX}.file"
-MANAGED = f"{PREFIX}.managed"    # present on everything looplab makes (gc filter)
+MANAGED = f"{PREFIX}.managed"  # present on everything looplab makes (gc filter)
 
 _SAFE = re.compile(r"[^a-z0-9_.-]+")
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable
+from dataclasses import dataclass
 
 import docker
 import docker.errors
 
 from ..errors import EngineError, ImageMissingError, LooplabError, PortInUseError
-from ..spec.model import Lab, Service
+from ..labfile.model import Lab, Service
 from . import labels as L
 from .state import HOST, OUTSIDE, LabState, MemberState, NetworkState, Published
 
@@ -43,7 +43,9 @@ def check_images(client: docker.DockerClient, lab: Lab, *, pull: bool) -> None:
             client.images.pull(image)
         except docker.errors.DockerException as exc:
             reason = str(exc).strip().splitlines()[-1][:200]
-            raise ImageMissingError(f"{where}: image {image!r} is not present and could not be pulled: {reason}") from exc
+            raise ImageMissingError(
+                f"{where}: image {image!r} is not present and could not be pulled: {reason}"
+            ) from exc
 
 
 def check_host_ports(lab: Lab) -> None:
@@ -74,9 +76,12 @@ def _levels(lab: Lab) -> list[list[Service]]:
     levels: list[list[Service]] = []
     pending = list(lab.services)
     while pending:
-        ready = [s for s in pending
-                 if all(d in done for d in s.depends_on)
-                 and (s.shares_namespace_with is None or s.shares_namespace_with in done)]
+        ready = [
+            s
+            for s in pending
+            if all(d in done for d in s.depends_on)
+            and (s.shares_namespace_with is None or s.shares_namespace_with in done)
+        ]
         if not ready:
             names = ", ".join(s.name for s in pending)
             raise LooplabError(f"services {names} depend on each other in a cycle (depends_on / network_mode)")
@@ -89,8 +94,16 @@ def _levels(lab: Lab) -> list[list[Service]]:
 class LabRunner:
     """Creates one run of a lab on the engine; `teardown()` removes everything with its run label."""
 
-    def __init__(self, client: docker.DockerClient, lab: Lab, *, run_id: str, toolbox_image: str,
-                 keep: bool = False, progress: Progress = _quiet) -> None:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        lab: Lab,
+        *,
+        run_id: str,
+        toolbox_image: str,
+        keep: bool = False,
+        progress: Progress = _quiet,
+    ) -> None:
         self.client = client
         self.lab = lab
         self.run_id = run_id
@@ -105,8 +118,9 @@ class LabRunner:
         return L.resource_name(self.lab.name, self.run_id, member)
 
     def _labels(self, role: str, member: str) -> dict[str, str]:
-        return L.labels_for(self.lab.name, self.run_id, role, member, keep=self.keep,
-                            lab_file=os.path.abspath(self.lab.path))
+        return L.labels_for(
+            self.lab.name, self.run_id, role, member, keep=self.keep, lab_file=os.path.abspath(self.lab.path)
+        )
 
     # -- start ---------------------------------------------------------------
     def start(self, *, observers: bool = True) -> LabState:
@@ -131,8 +145,13 @@ class LabRunner:
     def _create_network(self, name: str, internal: bool) -> None:
         docker_name = self._name(name if name != OUTSIDE else "outside")
         try:
-            self.client.networks.create(docker_name, driver="bridge", internal=internal,
-                                        labels=self._labels("network", name), check_duplicate=True)
+            self.client.networks.create(
+                docker_name,
+                driver="bridge",
+                internal=internal,
+                labels=self._labels("network", name),
+                check_duplicate=True,
+            )
         except docker.errors.APIError as exc:
             raise EngineError(f"cannot create network {docker_name}: {exc.explanation or exc}") from exc
         self._net_names[name] = docker_name
@@ -161,14 +180,19 @@ class LabRunner:
         if svc.networks and network_mode == self._net_names.get(svc.networks[0].network):
             first = svc.networks[0]
             networking = api.create_networking_config(
-                {self._net_names[first.network]: api.create_endpoint_config(aliases=[svc.name, *first.aliases])})
+                {self._net_names[first.network]: api.create_endpoint_config(aliases=[svc.name, *first.aliases])}
+            )
         kwargs = dict(
-            image=svc.image, command=list(svc.command) if svc.command is not None else None,
+            image=svc.image,
+            command=list(svc.command) if svc.command is not None else None,
             entrypoint=list(svc.entrypoint) if svc.entrypoint is not None else None,
-            environment=dict(svc.environment) or None, name=self._name(svc.name),
+            environment=dict(svc.environment) or None,
+            name=self._name(svc.name),
             labels={**svc.labels, **self._labels("service", svc.name)},
             ports=[(p, proto) for p, proto in exposed] or None,
-            host_config=host_config, networking_config=networking, detach=True,
+            host_config=host_config,
+            networking_config=networking,
+            detach=True,
             healthcheck=_healthcheck(svc),
         )
         try:
@@ -181,8 +205,9 @@ class LabRunner:
             raise _start_error(svc, exc) from exc
 
     @classmethod
-    def resume(cls, client: docker.DockerClient, lab: Lab, state: LabState, net_names: dict[str, str],
-               toolbox_image: str) -> LabRunner:
+    def resume(
+        cls, client: docker.DockerClient, lab: Lab, state: LabState, net_names: dict[str, str], toolbox_image: str
+    ) -> LabRunner:
         """A runner for a run already on the engine (left by `up`), to add observers to it."""
         runner = cls(client, lab, run_id=state.run_id, toolbox_image=toolbox_image, keep=True)
         runner._net_names = dict(net_names)
@@ -202,8 +227,11 @@ class LabRunner:
         api = self.client.api
         try:
             cid = api.create_container(
-                image=self.toolbox_image, command=["idle"], name=self._name(member),
-                labels=self._labels("observer", member), detach=True,
+                image=self.toolbox_image,
+                command=["idle"],
+                name=self._name(member),
+                labels=self._labels("observer", member),
+                detach=True,
                 host_config=api.create_host_config(network_mode=self._net_names[net]),
             )["Id"]
             self._ids[member] = cid
@@ -219,16 +247,18 @@ class LabRunner:
         return teardown_run(self.client, self.run_id)
 
 
-def inspect_run(client: docker.DockerClient, lab: Lab, run_id: str, net_names: dict[str, str],
-                ids: dict[str, str]) -> LabState:
+def inspect_run(
+    client: docker.DockerClient, lab: Lab, run_id: str, net_names: dict[str, str], ids: dict[str, str]
+) -> LabState:
     """Read back from the engine what a run made: pids, addresses, gateways, published ports."""
     networks: dict[str, NetworkState] = {}
     by_docker_name = {v: k for k, v in net_names.items()}
     for name, docker_name in net_names.items():
         attrs = client.api.inspect_network(docker_name)
         cfg = (attrs.get("IPAM", {}).get("Config") or [{}])[0]
-        networks[name] = NetworkState(name, docker_name, cfg.get("Gateway", ""), cfg.get("Subnet", ""),
-                                      bool(attrs.get("Internal")))
+        networks[name] = NetworkState(
+            name, docker_name, cfg.get("Gateway", ""), cfg.get("Subnet", ""), bool(attrs.get("Internal"))
+        )
     services = {s.name: s for s in lab.services}
     members: dict[str, MemberState] = {}
     published: list[Published] = []
@@ -237,9 +267,11 @@ def inspect_run(client: docker.DockerClient, lab: Lab, run_id: str, net_names: d
         if member not in ids:
             continue
         attrs = client.api.inspect_container(ids[member])
-        addresses = {by_docker_name[n]: ep.get("IPAddress", "")
-                     for n, ep in (attrs["NetworkSettings"].get("Networks") or {}).items()
-                     if n in by_docker_name and ep.get("IPAddress")}
+        addresses = {
+            by_docker_name[n]: ep.get("IPAddress", "")
+            for n, ep in (attrs["NetworkSettings"].get("Networks") or {}).items()
+            if n in by_docker_name and ep.get("IPAddress")
+        }
         svc = services.get(member)
         if svc is not None and svc.is_host_mode:
             namespace = HOST
@@ -248,8 +280,15 @@ def inspect_run(client: docker.DockerClient, lab: Lab, run_id: str, net_names: d
             addresses = dict(members[namespace].addresses) if namespace in members else addresses
         else:
             namespace = member
-        members[member] = MemberState(member, "service" if svc else "observer", ids[member],
-                                      attrs["Name"].lstrip("/"), int(attrs["State"]["Pid"]), namespace, addresses)
+        members[member] = MemberState(
+            member,
+            "service" if svc else "observer",
+            ids[member],
+            attrs["Name"].lstrip("/"),
+            int(attrs["State"]["Pid"]),
+            namespace,
+            addresses,
+        )
         for key, bindings in (attrs["NetworkSettings"].get("Ports") or {}).items():
             cport, proto = key.split("/")
             for b in bindings or []:
@@ -265,9 +304,11 @@ class Removal:
     stuck: tuple[str, ...] = ()
 
     def warnings(self) -> list[str]:
-        return [f"network {name} still has stale endpoints in the engine although no container uses it "
-                "(a known Docker race, moby#42119); it is empty and harmless, and a daemon restart removes it"
-                for name in self.stuck]
+        return [
+            f"network {name} still has stale endpoints in the engine although no container uses it "
+            "(a known Docker race, moby#42119); it is empty and harmless, and a daemon restart removes it"
+            for name in self.stuck
+        ]
 
 
 def teardown_run(client: docker.DockerClient, run_id: str) -> Removal:
@@ -281,12 +322,16 @@ def remove_labelled(client: docker.DockerClient, filters: dict, keep: Callable[[
     Another run may remove some of them meanwhile: those simply do not count.
     """
     try:
-        containers = [c for c in client.containers.list(all=True, filters=filters, ignore_removed=True)
-                      if not (keep and keep(c.labels))]
+        containers = [
+            c
+            for c in client.containers.list(all=True, filters=filters, ignore_removed=True)
+            if not (keep and keep(c.labels))
+        ]
         with ThreadPoolExecutor(_WORKERS) as pool:
             list(pool.map(_remove_container, containers))
-        networks = [n for n in client.networks.list(filters=filters)
-                    if not (keep and keep(n.attrs.get("Labels") or {}))]
+        networks = [
+            n for n in client.networks.list(filters=filters) if not (keep and keep(n.attrs.get("Labels") or {}))
+        ]
         with ThreadPoolExecutor(_WORKERS) as pool:
             left = [name for name in pool.map(_remove_network, networks) if name]
     except docker.errors.DockerException as exc:
@@ -294,7 +339,7 @@ def remove_labelled(client: docker.DockerClient, filters: dict, keep: Callable[[
     return Removal(len(containers) + len(networks) - len(left), tuple(left))
 
 
-def _remove_container(container) -> None:  # noqa: ANN001
+def _remove_container(container) -> None:
     try:
         container.remove(force=True, v=True)
     except docker.errors.NotFound:
@@ -308,7 +353,7 @@ def _remove_container(container) -> None:  # noqa: ANN001
 _ENDPOINT_RETRIES_S = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 
-def _remove_network(network) -> str | None:  # noqa: ANN001
+def _remove_network(network) -> str | None:
     """Remove a network; returns its name when the engine keeps it for stale endpoints."""
     for pause in (*_ENDPOINT_RETRIES_S, None):
         try:
@@ -322,11 +367,11 @@ def _remove_network(network) -> str | None:  # noqa: ANN001
         if pause is None:
             break
         _disconnect_all(network)
-        time.sleep(pause)   # endpoints of a just-removed container go away asynchronously
+        time.sleep(pause)  # endpoints of a just-removed container go away asynchronously
     return network.name
 
 
-def _disconnect_all(network) -> None:  # noqa: ANN001
+def _disconnect_all(network) -> None:
     try:
         network.reload()
         for name in [c.get("Name") for c in (network.attrs.get("Containers") or {}).values()]:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import docker
 import docker.errors
 
 from ..errors import ReadinessError
+from ..labfile.model import Lab, Listener
 from ..probes import agent
 from ..probes.launchers import Batch, Launcher
-from ..spec.model import Lab, Listener
 from ..resolution import dial_order
 from .state import HOST, LabState
 
@@ -20,8 +20,10 @@ _MAX_POLL_S = 0.25
 
 
 def _seen(listener: Listener, sockets: list[dict]) -> bool:
-    return any(s.get("proto") == listener.proto and s.get("port") == listener.port
-               and s.get("address") == listener.address for s in sockets)
+    return any(
+        s.get("proto") == listener.proto and s.get("port") == listener.port and s.get("address") == listener.address
+        for s in sockets
+    )
 
 
 def _url(lst: Listener) -> str:
@@ -29,8 +31,15 @@ def _url(lst: Listener) -> str:
     return f"{lst.kind}://{host}:{lst.port}"
 
 
-def wait_ready(client: docker.DockerClient, lab: Lab, state: LabState, launcher: Launcher, *,
-               timeout_s: float, progress: Callable[[str], None]) -> None:
+def wait_ready(
+    client: docker.DockerClient,
+    lab: Lab,
+    state: LabState,
+    launcher: Launcher,
+    *,
+    timeout_s: float,
+    progress: Callable[[str], None],
+) -> None:
     """Poll socket inventories until all declared listeners appear; record inventories and ::1 facts."""
     namespaces = all_namespaces(state)
     expected = {ns: [lst for lst in lab.listeners if state.namespace_of(lst.service) == ns] for ns in namespaces}
@@ -43,7 +52,7 @@ def wait_ready(client: docker.DockerClient, lab: Lab, state: LabState, launcher:
                 pending.discard(ns)
         _give_up_on_bind_failures(client, state, expected, pending)
         if not pending:
-            take_inventory(state, launcher, namespaces)   # once more, with the owning processes
+            take_inventory(state, launcher, namespaces)  # once more, with the owning processes
             return
         _fail_if_exited(client, lab, state)
         missing = [lst for ns in pending for lst in expected[ns] if not _seen(lst, state.sockets.get(ns, []))]
@@ -63,8 +72,7 @@ def take_inventory(state: LabState, launcher: Launcher, namespaces: list[str], *
     """
     if launcher.name in ("setns", "local"):
         return [ns for ns in namespaces if _inventory_here(state, ns, owners=owners)]
-    batches = [Batch(ns, state.netns_pid(ns), _container(state, ns), _inventory_probes(state, ns))
-               for ns in namespaces]
+    batches = [Batch(ns, state.netns_pid(ns), _container(state, ns), _inventory_probes(state, ns)) for ns in namespaces]
     read = []
     for ns, outcome in launcher.run(batches, deadline_s=30.0).items():
         if outcome.error or not outcome.results or outcome.results[0].get("state") != "ok":
@@ -77,8 +85,10 @@ def take_inventory(state: LabState, launcher: Launcher, namespaces: list[str], *
 def _inventory_probes(state: LabState, namespace: str) -> list[dict]:
     """The agent's way to the same facts, for launchers that cannot read /proc here."""
     pid = state.netns_pid(namespace)
-    return [{"id": "inventory", "kind": "sockets"},
-            {"id": "localhost", "kind": "resolve", "name": "localhost", "root": f"/proc/{pid}/root" if pid else "/"}]
+    return [
+        {"id": "inventory", "kind": "sockets"},
+        {"id": "localhost", "kind": "resolve", "name": "localhost", "root": f"/proc/{pid}/root" if pid else "/"},
+    ]
 
 
 def _inventory_here(state: LabState, namespace: str, *, owners: bool) -> bool:
@@ -88,7 +98,7 @@ def _inventory_here(state: LabState, namespace: str, *, owners: bool) -> bool:
         result = agent.socket_inventory(proc=proc, owners=owners)
         with open(f"{proc}/root/etc/hosts", encoding="utf-8", errors="replace") as f:
             hosts = agent.hosts_lookup(f.read(), "localhost")
-    except OSError:   # the process is gone or not ours to read: not read this time
+    except OSError:  # the process is gone or not ours to read: not read this time
         return False
     if result.get("state") != "ok":
         return False
@@ -109,14 +119,20 @@ def all_namespaces(state: LabState) -> list[str]:
 _BIND_FAILED = ("Address already in use", "EADDRINUSE", "Cannot assign requested address")
 
 
-def _give_up_on_bind_failures(client: docker.DockerClient, state: LabState,
-                              expected: dict[str, list[Listener]], pending: set[str]) -> None:
+def _give_up_on_bind_failures(
+    client: docker.DockerClient, state: LabState, expected: dict[str, list[Listener]], pending: set[str]
+) -> None:
     """A listener whose process logged that it could not bind will never appear: stop waiting
     for it (the matrix and the diagnosis will show why) and say so once as a warning."""
     for ns in list(pending):
         missing = [lst for lst in expected[ns] if not _seen(lst, state.sockets.get(ns, []))]
-        failed = [line for member in state.members.values() if member.namespace == ns and member.role == "service"
-                  for line in _log_lines(client, member.container_id) if any(m in line for m in _BIND_FAILED)]
+        failed = [
+            line
+            for member in state.members.values()
+            if member.namespace == ns and member.role == "service"
+            for line in _log_lines(client, member.container_id)
+            if any(m in line for m in _BIND_FAILED)
+        ]
         for lst in missing:
             line = next((ln for ln in failed if _url(lst) in ln or f":{lst.port}" in ln), None)
             if line is not None:

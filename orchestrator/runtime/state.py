@@ -10,7 +10,7 @@ OUTSIDE = "@outside"
 
 @dataclass(frozen=True)
 class NetworkState:
-    name: str            # the lab's name for it ("lan"); "@outside" for the outside observer's network
+    name: str  # the lab's name for it ("lan"); "@outside" for the outside observer's network
     docker_name: str
     gateway: str
     subnet: str
@@ -22,11 +22,11 @@ class MemberState:
     """A container of the lab: a service or an observer (`@NET`, `@outside`)."""
 
     name: str
-    role: str                      # "service" | "observer"
+    role: str  # "service" | "observer"
     container_id: str
     container_name: str
     pid: int
-    namespace: str                 # the member owning the network namespace; "host" for host mode
+    namespace: str  # the member owning the network namespace; "host" for host mode
     addresses: dict[str, str] = field(default_factory=dict)  # lab network -> IPv4 address
 
 
@@ -46,10 +46,10 @@ class LabState:
     members: dict[str, MemberState]
     networks: dict[str, NetworkState]
     published: tuple[Published, ...] = ()
-    ipv6_loopback: dict[str, bool] = field(default_factory=dict)   # namespace -> has ::1
-    sockets: dict[str, list[dict]] = field(default_factory=dict)   # namespace -> inventory
+    ipv6_loopback: dict[str, bool] = field(default_factory=dict)  # namespace -> has ::1
+    sockets: dict[str, list[dict]] = field(default_factory=dict)  # namespace -> inventory
     localhost: dict[str, list[str]] = field(default_factory=dict)  # namespace -> `localhost` in dial order
-    warnings: list[str] = field(default_factory=list)              # what starting the lab noticed
+    warnings: list[str] = field(default_factory=list)  # what starting the lab noticed
 
     def namespace_of(self, vantage: str) -> str:
         """The namespace a vantage probes from: "host", or the member that owns it."""

@@ -31,8 +31,19 @@ PROGRAMS = {
     "serve.py": _PKG / "toolbox" / "serve.py",
     "agent.py": _PKG / "probes" / "agent.py",
 }
-_STDLIB_SKIP = {"test", "tests", "idle_test", "tkinter", "idlelib", "turtledemo", "ensurepip",
-                "lib2to3", "site-packages", "config-3.11-x86_64-linux-gnu", "pydoc_data"}
+_STDLIB_SKIP = {
+    "test",
+    "tests",
+    "idle_test",
+    "tkinter",
+    "idlelib",
+    "turtledemo",
+    "ensurepip",
+    "lib2to3",
+    "site-packages",
+    "config-3.11-x86_64-linux-gnu",
+    "pydoc_data",
+}
 _LDD_LINE = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x")
 
 
@@ -156,7 +167,7 @@ def _changes(digest: str) -> list[str]:
     ]
 
 
-def current_digest(client) -> str | None:  # noqa: ANN001 - docker.DockerClient
+def current_digest(client) -> str | None:
     """The content key of the toolbox image on the engine, or None if absent."""
     import docker.errors
 
@@ -169,7 +180,7 @@ def current_digest(client) -> str | None:  # noqa: ANN001 - docker.DockerClient
     return (image.labels or {}).get(DIGEST_LABEL)
 
 
-def ensure_toolbox(client, *, force: bool = False) -> BuildResult:  # noqa: ANN001
+def ensure_toolbox(client, *, force: bool = False) -> BuildResult:
     """Build the toolbox image unless one with the same content key is present; tag it :latest too."""
     digest = content_key()
     start = time.perf_counter()
@@ -190,7 +201,7 @@ def ensure_toolbox(client, *, force: bool = False) -> BuildResult:  # noqa: ANN0
     return BuildResult(toolbox_tag(), digest, True, time.perf_counter() - start, _size(client))
 
 
-def _tag_latest(client) -> None:  # noqa: ANN001
+def _tag_latest(client) -> None:
     """Lab files say `image: looplab/toolbox`, which means :latest."""
     try:
         client.images.get(toolbox_tag()).tag(TOOLBOX_REPO, "latest")
@@ -198,7 +209,7 @@ def _tag_latest(client) -> None:  # noqa: ANN001
         raise EngineError(f"cannot tag {toolbox_tag()} as {TOOLBOX_REPO}:latest: {exc}") from exc
 
 
-def _size(client) -> int:  # noqa: ANN001
+def _size(client) -> int:
     try:
         return int(client.images.get(toolbox_tag()).attrs.get("Size", 0))
     except Exception:  # size is informational only

@@ -32,9 +32,7 @@ USAGE = """usage: serve [--keep-going] URL [URL...]
 ADDR: IPv4 (127.0.0.1, 0.0.0.0) or bracketed IPv6 ([::1], [::]); PORT 0 picks a free port.
 --keep-going: serve the listeners that bound even if others could not."""
 
-_URL = re.compile(
-    r"(?P<scheme>tcp|udp|http)://(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[0-9.]+)):(?P<port>[0-9]{1,5})/?"
-)
+_URL = re.compile(r"(?P<scheme>tcp|udp|http)://(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[0-9.]+)):(?P<port>[0-9]{1,5})/?")
 HEADER_LINES_MAX = 100
 REQUEST_TIMEOUT = 10.0
 
@@ -78,20 +76,14 @@ class Listener:
 def parse_url(text: str) -> Listener:
     m = _URL.fullmatch(text)
     if m is None:
-        raise UsageError(
-            f"bad listener {text!r}: expected tcp|udp|http://ADDR:PORT (IPv6 in brackets)"
-        )
+        raise UsageError(f"bad listener {text!r}: expected tcp|udp|http://ADDR:PORT (IPv6 in brackets)")
     address = m.group("v6") or m.group("v4")
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        raise UsageError(
-            f"bad listener {text!r}: {address!r} is not an IP address"
-        ) from None
+        raise UsageError(f"bad listener {text!r}: {address!r} is not an IP address") from None
     if (ip.version == 6) != (m.group("v6") is not None):
-        raise UsageError(
-            f"bad listener {text!r}: IPv6 addresses go in brackets, IPv4 ones do not"
-        )
+        raise UsageError(f"bad listener {text!r}: IPv6 addresses go in brackets, IPv4 ones do not")
     port = int(m.group("port"))
     if port > 65535:
         raise UsageError(f"bad listener {text!r}: port {port} is out of range")
@@ -135,9 +127,7 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 def _http_handler(name: str):
     body = f"looplab serve {name}\n".encode()
 
-    async def handle(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             method = b""
             async with asyncio.timeout(REQUEST_TIMEOUT):

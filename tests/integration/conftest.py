@@ -68,7 +68,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if problem is not None and not ENGINE_REQUIRED:
         skip = pytest.mark.skip(
             reason=f"the Docker engine at {engine_address()} is unreachable ({problem}); "
-                   f"set CI or LOOPLAB_REQUIRE_ENGINE to make this a failure")
+            f"set CI or LOOPLAB_REQUIRE_ENGINE to make this a failure"
+        )
         for item in ours:
             item.add_marker(skip)
 
@@ -78,8 +79,11 @@ def engine():
     """A docker SDK client. Fails every test, loudly, when the engine is required but missing."""
     problem = engine_problem()
     if problem is not None:
-        pytest.fail(f"the Docker engine at {engine_address()} is unreachable ({problem}), and "
-                    f"CI/LOOPLAB_REQUIRE_ENGINE says the integration tests need it", pytrace=False)
+        pytest.fail(
+            f"the Docker engine at {engine_address()} is unreachable ({problem}), and "
+            f"CI/LOOPLAB_REQUIRE_ENGINE says the integration tests need it",
+            pytrace=False,
+        )
     import docker
 
     client = docker.from_env(timeout=120)
@@ -140,5 +144,8 @@ def no_leaks(engine, spawned_pids: set[int], _session_engine_ready: set[str]):
     listing = "\n".join(f"  {describe(r)}" for r in [*leaked_c, *leaked_n])
     print(f"LEAKED after the test:\n{listing}")
     remove_all(engine, leaked_c, leaked_n)
-    pytest.fail(f"{len(leaked_c)} container(s) and {len(leaked_n)} network(s) labelled {MANAGED} "
-                f"remain after the test:\n{listing}", pytrace=False)
+    pytest.fail(
+        f"{len(leaked_c)} container(s) and {len(leaked_n)} network(s) labelled {MANAGED} "
+        f"remain after the test:\n{listing}",
+        pytrace=False,
+    )

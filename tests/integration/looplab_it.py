@@ -33,7 +33,7 @@ ROLE = "org.looplab.role"
 MEMBER = "org.looplab.member"
 KEEP = "org.looplab.keep"
 
-RUN_TIMEOUT = 240.0   # seconds for one CLI run; generous for 2 noisy cores
+RUN_TIMEOUT = 240.0  # seconds for one CLI run; generous for 2 noisy cores
 POLL_TIMEOUT = 120.0  # seconds to wait for something to appear on the engine
 
 
@@ -64,7 +64,7 @@ def engine_problem() -> str | None:
                 client.ping()
             finally:
                 client.close()
-        except Exception as exc:  # noqa: BLE001 - any failure to reach the engine is the same answer
+        except Exception as exc:
             text = str(exc).strip().splitlines()
             problem = f"{type(exc).__name__}: {text[-1] if text else ''}"
         _engine_problem_cache.append(problem)
@@ -95,8 +95,10 @@ class Result:
             pytest.fail(f"stdout is not JSON ({exc})\n{self.describe()}")
 
     def describe(self) -> str:
-        return (f"$ looplab {' '.join(self.args)}\nexit {self.returncode} (pid {self.pid})\n"
-                f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}")
+        return (
+            f"$ looplab {' '.join(self.args)}\nexit {self.returncode} (pid {self.pid})\n"
+            f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+        )
 
 
 class Looplab:
@@ -117,8 +119,13 @@ class Looplab:
     def start(self, *args: str, env: dict[str, str] | None = None, **popen_kw: Any) -> subprocess.Popen:
         proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", *map(str, args)],
-            cwd=REPO, env=env or self.env(), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen_kw,
+            cwd=REPO,
+            env=env or self.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            **popen_kw,
         )
         self._pids.add(proc.pid)
         self._live.append(proc)
@@ -131,8 +138,9 @@ class Looplab:
         except subprocess.TimeoutExpired:
             self.stop(proc)
             out, err = proc.communicate()
-            pytest.fail(f"looplab {' '.join(map(str, args))} did not finish within {timeout:g}s\n"
-                        f"stdout: {out}\nstderr: {err}")
+            pytest.fail(
+                f"looplab {' '.join(map(str, args))} did not finish within {timeout:g}s\nstdout: {out}\nstderr: {err}"
+            )
         return Result(tuple(map(str, args)), proc.returncode, out, err, proc.pid)
 
     @staticmethod
@@ -164,11 +172,11 @@ class Resource:
     """A container or network as the engine's list call shows it (no per-item inspect,
     so a colleague's resource vanishing mid-listing cannot break the listing)."""
 
-    kind: str          # "container" | "network"
+    kind: str  # "container" | "network"
     id: str
     name: str
     labels: dict
-    status: str = ""   # containers: running, exited, created, ...
+    status: str = ""  # containers: running, exited, created, ...
 
     @property
     def member(self) -> str | None:
@@ -178,11 +186,16 @@ class Resource:
 def managed(client: Any, **label_values: str) -> tuple[list[Resource], list[Resource]]:
     """(containers, networks) labelled org.looplab.managed, and with these label values."""
     wanted = [MANAGED] + [f"{k}={v}" for k, v in label_values.items()]
-    containers = [Resource("container", c["Id"], (c.get("Names") or ["?"])[0].lstrip("/"),
-                           c.get("Labels") or {}, c.get("State") or "")
-                  for c in client.api.containers(all=True, filters={"label": wanted})]
-    networks = [Resource("network", n["Id"], n.get("Name", "?"), n.get("Labels") or {})
-                for n in client.api.networks(filters={"label": wanted})]
+    containers = [
+        Resource(
+            "container", c["Id"], (c.get("Names") or ["?"])[0].lstrip("/"), c.get("Labels") or {}, c.get("State") or ""
+        )
+        for c in client.api.containers(all=True, filters={"label": wanted})
+    ]
+    networks = [
+        Resource("network", n["Id"], n.get("Name", "?"), n.get("Labels") or {})
+        for n in client.api.networks(filters={"label": wanted})
+    ]
     return containers, networks
 
 
@@ -193,23 +206,28 @@ def owned_by(client: Any, pid: int) -> tuple[list[Resource], list[Resource]]:
 
 def counts_for(client: Any, pid: int) -> str:
     containers, networks = owned_by(client, pid)
-    return (f"{len(containers)} container(s) {[c.name for c in containers]}, "
-            f"{len(networks)} network(s) {[n.name for n in networks]}")
+    return (
+        f"{len(containers)} container(s) {[c.name for c in containers]}, "
+        f"{len(networks)} network(s) {[n.name for n in networks]}"
+    )
 
 
 def is_ours(resource: Resource, pids: set[int]) -> bool:
     """Does the leak check answer for this resource? (All of them on an exclusive engine.)"""
     if EXCLUSIVE_ENGINE:
         return True
-    return (resource.labels.get(OWNER_HOST) == socket.gethostname()
-            and resource.labels.get(OWNER_PID) in {str(p) for p in pids})
+    return resource.labels.get(OWNER_HOST) == socket.gethostname() and resource.labels.get(OWNER_PID) in {
+        str(p) for p in pids
+    }
 
 
 def describe(resource: Resource) -> str:
     labels = resource.labels
     kind = f"container ({resource.status})" if resource.kind == "container" else "network"
-    return (f"{kind} {resource.name} lab={labels.get(LAB)} run={labels.get(RUN)} "
-            f"member={labels.get(MEMBER)} keep={labels.get(KEEP)} owner-pid={labels.get(OWNER_PID)}")
+    return (
+        f"{kind} {resource.name} lab={labels.get(LAB)} run={labels.get(RUN)} "
+        f"member={labels.get(MEMBER)} keep={labels.get(KEEP)} owner-pid={labels.get(OWNER_PID)}"
+    )
 
 
 def remove_all(client: Any, containers: list[Resource], networks: list[Resource]) -> None:
@@ -232,8 +250,14 @@ def remove_all(client: Any, containers: list[Resource], networks: list[Resource]
             print(f"leak check: could not remove network {n.name}: {exc}")
 
 
-def wait_for(what: str, predicate: Callable[[], Any], *, timeout: float = POLL_TIMEOUT,
-             interval: float = 0.02, proc: subprocess.Popen | None = None) -> Any:
+def wait_for(
+    what: str,
+    predicate: Callable[[], Any],
+    *,
+    timeout: float = POLL_TIMEOUT,
+    interval: float = 0.02,
+    proc: subprocess.Popen | None = None,
+) -> Any:
     """Poll `predicate` until it returns something truthy; fail if `proc` exits first."""
     deadline = time.monotonic() + timeout
     while True:
@@ -256,8 +280,10 @@ def cell(report: dict[str, Any], frm: str, to: str, proto: str = "tcp") -> dict[
     found = [c for c in report["cells"] if c["from"] == frm and c["to"] == to and c["proto"] == proto]
     if len(found) != 1:
         have = sorted({(c["from"], c["to"], c["proto"]) for c in report["cells"]})
-        pytest.fail(f"expected exactly one cell {frm} -> {to}/{proto} in lab {report.get('lab')}, "
-                    f"found {len(found)}; cells: {have}")
+        pytest.fail(
+            f"expected exactly one cell {frm} -> {to}/{proto} in lab {report.get('lab')}, "
+            f"found {len(found)}; cells: {have}"
+        )
     return found[0]
 
 

@@ -20,44 +20,131 @@ def _variant(tmp_path: Path, lab: str, edits: list[tuple[str, str]]) -> Path:
 
 
 CASES = [
-    pytest.param("seed-62893", [('- {from: peer, to: "app:62893",       state: closed}',
-                                 '- {from: peer, to: "app:62893",       state: open}')],
-                 ("peer", "app:62893", "tcp"), "bound-to-loopback", ["127.0.0.1:62893", "serve"], id="bound-to-loopback"),
-    pytest.param("seed-62893", [('  expect:\n', '  expect:\n    - {from: peer, to: "app:9999", state: open}\n')],
-                 ("peer", "app:9999", "tcp"), "nothing-listening", ["9999/tcp"], id="nothing-listening"),
-    pytest.param("wrong-port", [('- {from: client, to: "api:8080", state: closed}',
-                                 '- {from: client, to: "api:8080", state: open}')],
-                 ("client", "api:8080", "tcp"), "wrong-port", ["8081", "serve"], id="wrong-port"),
-    pytest.param("firewall", [('- {from: app,  to: "127.0.0.1:62893", state: filtered}',
-                               '- {from: app,  to: "127.0.0.1:62893", state: open}')],
-                 ("app", "127.0.0.1:62893", "tcp"), "firewall", ["drops", "--dport 62893", "packets matched"],
-                 id="firewall-drop"),
-    pytest.param("firewall", [('- {from: peer, to: "app:62894",       state: closed}',
-                               '- {from: peer, to: "app:62894",       state: open}')],
-                 ("peer", "app:62894", "tcp"), "firewall", ["rejects", "tcp-reset"], id="firewall-reject"),
-    pytest.param("port-conflict", [(f'    - {{from: {v},{pad}to: "app:8080",    state: closed}}\n', "")
-                                   for v, pad in [("peer", "    "), ('"@lan"', "  "), ("host", "    "),
-                                                  ("app", "     "), ("sidecar", " ")]],
-                 ("peer", "app:8080", "tcp"), "port-conflict", ["Address already in use", "held by tcp 127.0.0.1:8080"],
-                 id="port-conflict"),
-    pytest.param("localhost", [('- {from: v6app, to: "localhost:8080", state: closed}',
-                                '- {from: v6app, to: "localhost:8080", state: open}')],
-                 ("v6app", "localhost:8080", "tcp"), "localhost-ipv6", ["::1 first", "127.0.0.1:8080"],
-                 id="localhost-ipv6"),
-    pytest.param("localhost", [('- {from: app,   to: "[::1]:8081",     state: unreachable}',
-                                '- {from: app,   to: "[::1]:8081",     state: open}')],
-                 ("app", "[::1]:8081", "tcp"), "ipv6-disabled", ["IPv6 is disabled"], id="ipv6-disabled"),
-    pytest.param("published", [('- {from: host,     to: "host:62895", state: reset}',
-                                '- {from: host,     to: "host:62895", state: open}')],
-                 ("host", "host:62895", "tcp"), "proxy-reset", ["127.0.0.1:8080", "own loopback"], id="proxy-reset"),
-    pytest.param("all-interfaces", [('- {from: stranger, to: "api:62893",       state: filtered}',
-                                     '- {from: stranger, to: "api:62893",       state: open}')],
-                 ("stranger", "api:62893", "tcp"), "no-shared-network", ["share no network", "front"],
-                 id="no-shared-network"),
-    pytest.param("debug-port", [('    - {from: peer,   to: "app:6060",     state: open}\n', ""),
-                                ('    - {from: host,   to: "app:6060",     state: open}\n', ""),
-                                ('    - {from: "@lan", to: "app:6060",     state: open}\n', "")],
-                 ("peer", "app:6060", "tcp"), "undeclared-listener", ["0.0.0.0:6060", "pid "], id="undeclared-listener"),
+    pytest.param(
+        "seed-62893",
+        [
+            (
+                '- {from: peer, to: "app:62893",       state: closed}',
+                '- {from: peer, to: "app:62893",       state: open}',
+            )
+        ],
+        ("peer", "app:62893", "tcp"),
+        "bound-to-loopback",
+        ["127.0.0.1:62893", "serve"],
+        id="bound-to-loopback",
+    ),
+    pytest.param(
+        "seed-62893",
+        [("  expect:\n", '  expect:\n    - {from: peer, to: "app:9999", state: open}\n')],
+        ("peer", "app:9999", "tcp"),
+        "nothing-listening",
+        ["9999/tcp"],
+        id="nothing-listening",
+    ),
+    pytest.param(
+        "wrong-port",
+        [('- {from: client, to: "api:8080", state: closed}', '- {from: client, to: "api:8080", state: open}')],
+        ("client", "api:8080", "tcp"),
+        "wrong-port",
+        ["8081", "serve"],
+        id="wrong-port",
+    ),
+    pytest.param(
+        "firewall",
+        [
+            (
+                '- {from: app,  to: "127.0.0.1:62893", state: filtered}',
+                '- {from: app,  to: "127.0.0.1:62893", state: open}',
+            )
+        ],
+        ("app", "127.0.0.1:62893", "tcp"),
+        "firewall",
+        ["drops", "--dport 62893", "packets matched"],
+        id="firewall-drop",
+    ),
+    pytest.param(
+        "firewall",
+        [
+            (
+                '- {from: peer, to: "app:62894",       state: closed}',
+                '- {from: peer, to: "app:62894",       state: open}',
+            )
+        ],
+        ("peer", "app:62894", "tcp"),
+        "firewall",
+        ["rejects", "tcp-reset"],
+        id="firewall-reject",
+    ),
+    pytest.param(
+        "port-conflict",
+        [
+            (f'    - {{from: {v},{pad}to: "app:8080",    state: closed}}\n', "")
+            for v, pad in [("peer", "    "), ('"@lan"', "  "), ("host", "    "), ("app", "     "), ("sidecar", " ")]
+        ],
+        ("peer", "app:8080", "tcp"),
+        "port-conflict",
+        ["Address already in use", "held by tcp 127.0.0.1:8080"],
+        id="port-conflict",
+    ),
+    pytest.param(
+        "localhost",
+        [
+            (
+                '- {from: v6app, to: "localhost:8080", state: closed}',
+                '- {from: v6app, to: "localhost:8080", state: open}',
+            )
+        ],
+        ("v6app", "localhost:8080", "tcp"),
+        "localhost-ipv6",
+        ["::1 first", "127.0.0.1:8080"],
+        id="localhost-ipv6",
+    ),
+    pytest.param(
+        "localhost",
+        [
+            (
+                '- {from: app,   to: "[::1]:8081",     state: unreachable}',
+                '- {from: app,   to: "[::1]:8081",     state: open}',
+            )
+        ],
+        ("app", "[::1]:8081", "tcp"),
+        "ipv6-disabled",
+        ["IPv6 is disabled"],
+        id="ipv6-disabled",
+    ),
+    pytest.param(
+        "published",
+        [('- {from: host,     to: "host:62895", state: reset}', '- {from: host,     to: "host:62895", state: open}')],
+        ("host", "host:62895", "tcp"),
+        "proxy-reset",
+        ["127.0.0.1:8080", "own loopback"],
+        id="proxy-reset",
+    ),
+    pytest.param(
+        "all-interfaces",
+        [
+            (
+                '- {from: stranger, to: "api:62893",       state: filtered}',
+                '- {from: stranger, to: "api:62893",       state: open}',
+            )
+        ],
+        ("stranger", "api:62893", "tcp"),
+        "no-shared-network",
+        ["share no network", "front"],
+        id="no-shared-network",
+    ),
+    pytest.param(
+        "debug-port",
+        [
+            ('    - {from: peer,   to: "app:6060",     state: open}\n', ""),
+            ('    - {from: host,   to: "app:6060",     state: open}\n', ""),
+            ('    - {from: "@lan", to: "app:6060",     state: open}\n', ""),
+        ],
+        ("peer", "app:6060", "tcp"),
+        "undeclared-listener",
+        ["0.0.0.0:6060", "pid "],
+        id="undeclared-listener",
+    ),
 ]
 
 
@@ -74,8 +161,11 @@ def test_failing_cell_is_diagnosed(looplab, tmp_path, lab, edits, where, cause, 
 
 
 def test_diagnosis_in_every_report_format(looplab, tmp_path):
-    lab = _variant(tmp_path, "wrong-port", [('- {from: client, to: "api:8080", state: closed}',
-                                             '- {from: client, to: "api:8080", state: open}')])
+    lab = _variant(
+        tmp_path,
+        "wrong-port",
+        [('- {from: client, to: "api:8080", state: closed}', '- {from: client, to: "api:8080", state: open}')],
+    )
     for fmt in ("terminal", "markdown", "junit", "html"):
         out = tmp_path / f"report.{fmt}"
         done = looplab.run("check", str(lab), "--format", fmt, "--output", str(out))
@@ -96,7 +186,7 @@ def test_diagnose_command_on_a_running_lab(looplab):
         inventory = looplab.run("sockets", "--lab", "port-conflict", "--format", "json", "app")
         assert inventory.returncode == 0, inventory.describe()
         socks = {(s["proto"], s["address"], s["port"]): s for s in inventory.json()["app"]}
-        assert ("tcp", "0.0.0.0", 8080) not in socks          # the sidecar never bound it
+        assert ("tcp", "0.0.0.0", 8080) not in socks  # the sidecar never bound it
         assert "serve tcp://127.0.0.1:8080" in socks[("tcp", "127.0.0.1", 8080)]["command"]
         assert "--keep-going" in socks[("tcp", "127.0.0.1", 9090)]["command"]
         assert socks[("tcp", "127.0.0.1", 8080)]["pid"] != socks[("tcp", "127.0.0.1", 9090)]["pid"]

@@ -26,15 +26,24 @@ def churn(engine):
     """Threads that create and remove labelled containers in a loop until the test ends."""
     stop = threading.Event()
     errors: list[str] = []
-    labels = {MANAGED: "true", KEEP: "true", LAB: "it-churn",
-              OWNER_PID: str(os.getpid()), OWNER_HOST: socket.gethostname()}
+    labels = {
+        MANAGED: "true",
+        KEEP: "true",
+        LAB: "it-churn",
+        OWNER_PID: str(os.getpid()),
+        OWNER_HOST: socket.gethostname(),
+    }
 
     def loop() -> None:
         while not stop.is_set():
             try:
                 cid = engine.api.create_container(
-                    "looplab/toolbox", ["idle"], name=f"looplab-it-churn-{uuid.uuid4().hex[:10]}",
-                    labels=labels, host_config=engine.api.create_host_config(network_mode="none"))["Id"]
+                    "looplab/toolbox",
+                    ["idle"],
+                    name=f"looplab-it-churn-{uuid.uuid4().hex[:10]}",
+                    labels=labels,
+                    host_config=engine.api.create_host_config(network_mode="none"),
+                )["Id"]
                 try:
                     engine.api.remove_container(cid, force=True)
                 except docker.errors.NotFound:  # `looplab down it-churn` got there first
@@ -58,5 +67,6 @@ def test_listing_survives_containers_vanishing(looplab, churn, command):
         done = looplab.run(*command)
         assert "Traceback" not in done.stderr, (
             f"attempt {attempt + 1}: a container removed by another run while "
-            f"`looplab {' '.join(command)}` listed crashed it:\n{done.describe()}")
+            f"`looplab {' '.join(command)}` listed crashed it:\n{done.describe()}"
+        )
         assert done.returncode == 0, done.describe()

@@ -36,16 +36,19 @@ def kinds_lab(looplab, tmp_path):
     assert looplab.run("down", "kinds").returncode == 0
 
 
-@pytest.mark.parametrize("vantage,target,kind,state,extra", [
-    ("peer", "web:5353", "udp", "open", "looplab"),              # the echo came back
-    ("peer", "web:5354", "udp", "closed", "ICMP"),                # port unreachable
-    ("stranger", "web:5353", "udp", "open|filtered", None),       # silence
-    ("web", "127.0.0.1:5354", "udp", "open", None),
-    ("peer", "web", "icmp", "open", None),                        # ping, same network
-    ("stranger", "web", "icmp", "filtered", None),                # ping across networks: dropped
-    ("peer", "web:8080", "http", "open", "200"),                  # status line
-    ("host", "web:8080", "tcp", "open", None),
-])
+@pytest.mark.parametrize(
+    "vantage,target,kind,state,extra",
+    [
+        ("peer", "web:5353", "udp", "open", "looplab"),  # the echo came back
+        ("peer", "web:5354", "udp", "closed", "ICMP"),  # port unreachable
+        ("stranger", "web:5353", "udp", "open|filtered", None),  # silence
+        ("web", "127.0.0.1:5354", "udp", "open", None),
+        ("peer", "web", "icmp", "open", None),  # ping, same network
+        ("stranger", "web", "icmp", "filtered", None),  # ping across networks: dropped
+        ("peer", "web:8080", "http", "open", "200"),  # status line
+        ("host", "web:8080", "tcp", "open", None),
+    ],
+)
 def test_probe_kinds(looplab, kinds_lab, vantage, target, kind, state, extra):
     done = looplab.run("probe", "--lab", "kinds", "--from", vantage, target, "--proto", kind)
     assert f": {state}" in done.stdout.splitlines()[0], done.describe()
@@ -78,7 +81,7 @@ def test_resolve_inside_namespaces(looplab, kinds_lab):
     done = looplab.run("resolve", "--lab", "kinds", "--from", "peer", "web")
     assert done.returncode == 0 and "(from dns)" in done.stdout, done.describe()
     done = looplab.run("resolve", "--lab", "kinds", "--from", "web", "localhost")
-    assert "127.0.0.1 first" in done.stdout, done.describe()     # IPv6 is off in the container
+    assert "127.0.0.1 first" in done.stdout, done.describe()  # IPv6 is off in the container
     # no shared network: Docker's DNS would forward the name outside the lab, so it is not asked
     done = looplab.run("resolve", "--lab", "kinds", "--from", "stranger", "web")
     assert done.returncode == 1 and "was not asked" in done.stdout, done.describe()

@@ -17,58 +17,58 @@ LAB_FILES = sorted(COMPOSE.glob("*.yml"))
 # lab stem -> [(from, to, allowed observed states)]: the cells that prove the lesson.
 LESSONS: dict[str, list[tuple[str, str, set[str]]]] = {
     "seed-62893": [
-        ("app", "127.0.0.1:62893", {"open"}),        # its own loopback: open
-        ("peer", "app:62893", {"closed"}),           # a peer dials app's eth0: nothing there
-        ("host", "127.0.0.1:62893", {"closed"}),     # the host's loopback is another one
+        ("app", "127.0.0.1:62893", {"open"}),  # its own loopback: open
+        ("peer", "app:62893", {"closed"}),  # a peer dials app's eth0: nothing there
+        ("host", "127.0.0.1:62893", {"closed"}),  # the host's loopback is another one
     ],
     "published": [
-        ("host", "host:62895", {"reset"}),           # docker-proxy accepts, then resets
-        ("@outside", "host:62894", {"closed"}),      # published on 127.0.0.1: not from the LAN
-        ("@outside", "host:62896", {"open"}),        # published on 0.0.0.0: from the LAN
+        ("host", "host:62895", {"reset"}),  # docker-proxy accepts, then resets
+        ("@outside", "host:62894", {"closed"}),  # published on 127.0.0.1: not from the LAN
+        ("@outside", "host:62896", {"open"}),  # published on 0.0.0.0: from the LAN
     ],
     "host-mode": [
-        ("host", "127.0.0.1:62897", {"open"}),       # host networking: its loopback is the host's
+        ("host", "127.0.0.1:62897", {"open"}),  # host networking: its loopback is the host's
         ("bridged", "127.0.0.1:62897", {"closed"}),  # a bridged container has its own loopback
     ],
     "shared-namespace": [
-        ("sidecar", "127.0.0.1:62893", {"open"}),    # network_mode: service:app shares app's lo
+        ("sidecar", "127.0.0.1:62893", {"open"}),  # network_mode: service:app shares app's lo
     ],
     "internal": [
         ("inner", "world:8080", {"filtered", "unreachable"}),  # an internal network has no way out
-        ("gate", "world:8080", {"open"}),                      # gate is on both networks
+        ("gate", "world:8080", {"open"}),  # gate is on both networks
     ],
     "all-interfaces": [
-        ("client", "api:62893", {"open"}),           # 0.0.0.0 is reachable over a shared network
+        ("client", "api:62893", {"open"}),  # 0.0.0.0 is reachable over a shared network
     ],
     "firewall": [
-        ("app", "127.0.0.1:62893", {"filtered"}),    # DROP on lo: a timeout
-        ("app", "app:62893", {"filtered"}),          # own eth0 address goes through lo too
-        ("peer", "app:62893", {"open"}),             # the lo rule does not see eth0 traffic
-        ("peer", "app:62894", {"closed"}),           # REJECT with tcp-reset
+        ("app", "127.0.0.1:62893", {"filtered"}),  # DROP on lo: a timeout
+        ("app", "app:62893", {"filtered"}),  # own eth0 address goes through lo too
+        ("peer", "app:62893", {"open"}),  # the lo rule does not see eth0 traffic
+        ("peer", "app:62894", {"closed"}),  # REJECT with tcp-reset
     ],
     "port-conflict": [
-        ("app", "127.0.0.1:8080", {"open"}),         # the first process holds the port
-        ("peer", "app:8080", {"closed"}),            # the sidecar's 0.0.0.0:8080 never bound
+        ("app", "127.0.0.1:8080", {"open"}),  # the first process holds the port
+        ("peer", "app:8080", {"closed"}),  # the sidecar's 0.0.0.0:8080 never bound
     ],
     "wrong-port": [
         ("client", "api:8081", {"open"}),
         ("client", "api:8080", {"closed"}),
     ],
     "localhost": [
-        ("v6app", "localhost:8080", {"closed"}),     # ::1 first, service on 127.0.0.1 only
+        ("v6app", "localhost:8080", {"closed"}),  # ::1 first, service on 127.0.0.1 only
         ("v6app", "127.0.0.1:8080", {"open"}),
-        ("app", "localhost:8081", {"open"}),         # IPv6 off: localhost means 127.0.0.1
+        ("app", "localhost:8081", {"open"}),  # IPv6 off: localhost means 127.0.0.1
         ("app", "[::1]:8081", {"unreachable"}),
     ],
     "debug-port": [
-        ("peer", "app:8080", {"closed"}),            # the declared listener is private
-        ("peer", "app:6060", {"open"}),              # the undeclared debug port is not
+        ("peer", "app:8080", {"closed"}),  # the declared listener is private
+        ("peer", "app:6060", {"open"}),  # the undeclared debug port is not
     ],
 }
 UDP_LESSONS: dict[str, list[tuple[str, str, set[str]]]] = {
     "udp": [
-        ("peer", "dns:5353", {"open"}),              # a reply came back
-        ("peer", "dns:5354", {"closed"}),            # ICMP port unreachable
+        ("peer", "dns:5353", {"open"}),  # a reply came back
+        ("peer", "dns:5354", {"closed"}),  # ICMP port unreachable
         ("stranger", "dns:5353", {"open|filtered", "filtered", "unreachable"}),  # silence, never open
     ],
 }
@@ -97,16 +97,20 @@ def test_reference_lab_checks_clean_and_shows_its_lesson(looplab, engine, lab_fi
     assert report["engine"]["kind"] == "docker"
     assert report["cells"], "a lab with no cells proves nothing"
     summary = report["summary"]
-    failing = [f"{c['from']} -> {c['to']}/{c['proto']}: {c['state']} (expected {c['expected']}, {c['verdict']})"
-               for c in report["cells"] if c["verdict"] != "pass"]
+    failing = [
+        f"{c['from']} -> {c['to']}/{c['proto']}: {c['state']} (expected {c['expected']}, {c['verdict']})"
+        for c in report["cells"]
+        if c["verdict"] != "pass"
+    ]
     assert summary["fail"] == 0, f"failing cells: {failing}"
     assert summary["cells"] == len(report["cells"])
     assert summary["pass"] == summary["cells"]
 
     for frm, to, allowed in LESSONS.get(lab_file.stem, []):
         c = cell(report, frm, to)
-        assert c["state"] in allowed, (f"{lab_file.stem}: {frm} -> {to} was {c['state']}, "
-                                       f"the lesson needs {sorted(allowed)}: {c}")
+        assert c["state"] in allowed, (
+            f"{lab_file.stem}: {frm} -> {to} was {c['state']}, the lesson needs {sorted(allowed)}: {c}"
+        )
         assert c["verdict"] == "pass", c
     for frm, to, allowed in UDP_LESSONS.get(lab_file.stem, []):
         c = cell(report, frm, to, "udp")
@@ -125,8 +129,7 @@ def test_terminal_format(looplab):
     assert done.returncode == 0, done.describe()
     assert "Traceback" not in done.stdout + done.stderr, done.describe()
     assert "seed-62893" in done.stdout, done.describe()
-    summary = [line for line in done.stdout.splitlines()
-               if re.search(r"\b\d+ cells\b.*\b\d+ pass\b.*\b0 fail\b", line)]
+    summary = [line for line in done.stdout.splitlines() if re.search(r"\b\d+ cells\b.*\b\d+ pass\b.*\b0 fail\b", line)]
     assert summary, f"no summary line (N cells · N pass · 0 fail) in stdout:\n{done.stdout}"
     assert re.search(r"\b(\d+) cells\b.*\b\1 pass\b", summary[0]), summary[0]
     assert not done.stdout.lstrip().startswith("{"), "the terminal format is not JSON"

@@ -124,16 +124,23 @@ def check_an_address_outside_the_lab_is_refused_before_any_packet(lab, engine):
     name, runner = lab
     netns = f"/proc/{_app_pid(engine, name)}/ns/net"
     guard = ["nsenter", f"--net={netns}", "iptables", "-w"]
-    guarded = shutil.which("nsenter") and shutil.which("iptables") and subprocess.run(
-        [*guard, "-I", "OUTPUT", "-d", OUTSIDE_THE_LAB, "-j", "DROP"], capture_output=True).returncode == 0
+    guarded = (
+        shutil.which("nsenter")
+        and shutil.which("iptables")
+        and subprocess.run(
+            [*guard, "-I", "OUTPUT", "-d", OUTSIDE_THE_LAB, "-j", "DROP"], capture_output=True
+        ).returncode
+        == 0
+    )
     try:
         done = scan(lab, "--from", "app", OUTSIDE_THE_LAB, "--ports", "1-1024")
         assert done.returncode == 2, done.describe()
         assert done.stdout == "", done.describe()
         assert len(done.stderr_lines) == 1 and "refusing to scan 10.255.255.1" in done.stderr, done.describe()
         if guarded:
-            listed = subprocess.run([*guard, "-L", "OUTPUT", "-v", "-n", "-x"], capture_output=True,
-                                    text=True, check=True).stdout
+            listed = subprocess.run(
+                [*guard, "-L", "OUTPUT", "-v", "-n", "-x"], capture_output=True, text=True, check=True
+            ).stdout
             (rule,) = [ln.split() for ln in listed.splitlines() if OUTSIDE_THE_LAB in ln]
             assert rule[0] == "0", f"a packet went towards {OUTSIDE_THE_LAB}:\n{listed}"
     finally:

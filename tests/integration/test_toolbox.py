@@ -31,12 +31,20 @@ def test_build_twice_second_is_up_to_date(looplab, engine):
 def test_serve_runs_in_the_image(engine):
     """`serve tcp://127.0.0.1:9` inside a container with no network: it says it listens."""
     container = engine.containers.run(
-        TOOLBOX, ["serve", "tcp://127.0.0.1:9"], detach=True, network_mode="none",
+        TOOLBOX,
+        ["serve", "tcp://127.0.0.1:9"],
+        detach=True,
+        network_mode="none",
         name=f"looplab-it-toolbox-{uuid.uuid4().hex[:8]}",
-        labels={MANAGED: "true", OWNER_PID: str(os.getpid()), OWNER_HOST: socket.gethostname(),
-                "org.looplab.lab": "it-toolbox"},
+        labels={
+            MANAGED: "true",
+            OWNER_PID: str(os.getpid()),
+            OWNER_HOST: socket.gethostname(),
+            "org.looplab.lab": "it-toolbox",
+        },
     )
     try:
+
         def logs() -> str:
             container.reload()
             text = container.logs().decode(errors="replace")

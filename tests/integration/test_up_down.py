@@ -31,7 +31,8 @@ def test_up_gc_spares_down_removes(looplab, engine):
         assert "Traceback" not in down.stdout + down.stderr, down.describe()
         containers, networks = owned_by(engine, up.pid)
         assert not containers and not networks, (
-            f"down left: {[c.name for c in containers]} {[n.name for n in networks]}")
+            f"down left: {[c.name for c in containers]} {[n.name for n in networks]}"
+        )
     finally:
         if owned_by(engine, up.pid) != ([], []):
             looplab.run("down", "seed-62893")

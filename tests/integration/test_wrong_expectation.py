@@ -26,8 +26,9 @@ def test_terminal_names_the_broken_cell(looplab, wrong_lab):
     done = looplab.run("check", str(wrong_lab))
     assert done.returncode == 1, done.describe()
     assert "Traceback" not in done.stdout + done.stderr, done.describe()
-    lines = [line for line in done.stdout.splitlines()
-             if "peer" in line and "app:62893" in line and "broken" in line.lower()]
+    lines = [
+        line for line in done.stdout.splitlines() if "peer" in line and "app:62893" in line and "broken" in line.lower()
+    ]
     assert lines, f"no line names peer -> app:62893 as broken:\n{done.stdout}"
     # every other cell still passes: the summary counts exactly one failure
     assert any("1 fail" in line for line in done.stdout.splitlines()), done.stdout

@@ -28,9 +28,7 @@ AGENT_PY = REPO / "orchestrator" / "probes" / "agent.py"
 SERVE_PY = REPO / "orchestrator" / "toolbox" / "serve.py"
 ENTRY_PY = REPO / "orchestrator" / "toolbox" / "entry.py"
 NETNS_PREFIX = "looplab-t-"
-START_TIMEOUT = (
-    10.0  # seconds for a subprocess to report ready (generous for a loaded CI)
-)
+START_TIMEOUT = 10.0  # seconds for a subprocess to report ready (generous for a loaded CI)
 
 
 def pytest_configure(config):
@@ -103,9 +101,7 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
 # ------------------------------------------------------------------ processes
 
 
-def read_lines(
-    proc: subprocess.Popen, count: int, pattern: str, timeout: float = START_TIMEOUT
-) -> list:
+def read_lines(proc: subprocess.Popen, count: int, pattern: str, timeout: float = START_TIMEOUT) -> list:
     """Read stdout lines until ``count`` of them match ``pattern``; fail if the process dies."""
     fd = proc.stdout.fileno()
     buf = b""
@@ -114,9 +110,7 @@ def read_lines(
     while len(matched) < count:
         left = deadline - time.monotonic()
         if left <= 0:
-            pytest.fail(
-                f"no {count} lines matching {pattern!r} within {timeout} s; got {buf!r}"
-            )
+            pytest.fail(f"no {count} lines matching {pattern!r} within {timeout} s; got {buf!r}")
         ready, _, _ = select.select([fd], [], [], left)
         if not ready:
             continue
@@ -124,9 +118,7 @@ def read_lines(
         if not chunk:
             proc.wait(timeout=5)
             err = proc.stderr.read() if proc.stderr else b""
-            pytest.fail(
-                f"process exited {proc.returncode} before ready; stdout {buf!r} stderr {err!r}"
-            )
+            pytest.fail(f"process exited {proc.returncode} before ready; stdout {buf!r} stderr {err!r}")
         buf += chunk
         lines = buf.split(b"\n")
         matched = [ln.decode() for ln in lines[:-1] if re.search(pattern, ln.decode())]
@@ -140,16 +132,12 @@ def wait_handler(pid: int, signum: int, timeout: float = START_TIMEOUT) -> None:
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
-                    if line.startswith("SigCgt:") and int(line.split()[1], 16) & (
-                        1 << (signum - 1)
-                    ):
+                    if line.startswith("SigCgt:") and int(line.split()[1], 16) & (1 << (signum - 1)):
                         return
         except FileNotFoundError:
             pytest.fail(f"process {pid} is gone")
         time.sleep(0.01)
-    pytest.fail(
-        f"process {pid} installed no handler for signal {signum} within {timeout} s"
-    )
+    pytest.fail(f"process {pid} installed no handler for signal {signum} within {timeout} s")
 
 
 @pytest.fixture(name="wait_handler", scope="session")
@@ -188,9 +176,7 @@ def start_serve():
     """start_serve(URL..., netns=None, args=()) -> Served; stopped at teardown."""
     procs: list = []
 
-    def start(
-        *urls: str, netns=None, args=(), expect=None, script=SERVE_PY, prefix=()
-    ) -> Served:
+    def start(*urls: str, netns=None, args=(), expect=None, script=SERVE_PY, prefix=()) -> Served:
         cmd = [sys.executable, "-I", str(script), *prefix, *args, *urls]
         if netns is not None:
             cmd = ["ip", "netns", "exec", netns.name, *cmd]
@@ -216,9 +202,7 @@ def spawn():
 
     def run(*cmd, **kw) -> subprocess.Popen:
         kw.setdefault("stdin", subprocess.DEVNULL)
-        proc = subprocess.Popen(
-            [str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw
-        )
+        proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
         procs.append(proc)
         return proc
 
@@ -272,9 +256,7 @@ def make_netns():
         if reason:
             pytest.skip(reason)
         name = f"{NETNS_PREFIX}{uuid.uuid4().hex[:10]}"
-        done = subprocess.run(
-            ["ip", "netns", "add", name], capture_output=True, text=True, check=False
-        )
+        done = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, check=False)
         if done.returncode != 0:
             pytest.skip(f"cannot create a network namespace: {done.stderr.strip()}")
         names.append(name)
@@ -291,12 +273,8 @@ def make_netns():
 
     yield make
     for name in names:
-        pids = subprocess.run(
-            ["ip", "netns", "pids", name], capture_output=True, text=True, check=False
-        ).stdout.split()
-        for (
-            pid
-        ) in pids:  # only our own test processes can live in a namespace we just made
+        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, check=False).stdout.split()
+        for pid in pids:  # only our own test processes can live in a namespace we just made
             try:
                 os.kill(int(pid), signal.SIGKILL)
             except (ProcessLookupError, ValueError):

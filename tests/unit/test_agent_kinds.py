@@ -11,9 +11,7 @@ import pytest
 
 
 def run1(agent, *probes, netns=None, **vantage) -> list:
-    response = agent.run_request(
-        {"vantages": [{"id": "v", "netns": netns, "probes": list(probes), **vantage}]}
-    )
+    response = agent.run_request({"vantages": [{"id": "v", "netns": netns, "probes": list(probes), **vantage}]})
     (v,) = response["vantages"]
     assert v["error"] is None
     return v["results"]
@@ -57,9 +55,7 @@ def test_udp_open_and_closed(agent, start_serve, free_port):
 
 
 def test_udp_silence_is_open_filtered(agent):
-    with socket.socket(
-        socket.AF_INET, socket.SOCK_DGRAM
-    ) as mute:  # bound, never answers
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:  # bound, never answers
         mute.bind(("127.0.0.1", 0))
         (r,) = run1(
             agent,
@@ -105,11 +101,7 @@ def test_http_status_line(agent, start_serve, free_port):
             "timeout": 2.0,
         },
     )
-    assert (
-        ok["state"] == "open"
-        and ok["status"] == "HTTP/1.0 200 OK"
-        and ok["status_code"] == 200
-    ), ok
+    assert ok["state"] == "open" and ok["status"] == "HTTP/1.0 200 OK" and ok["status_code"] == 200, ok
     assert closed["state"] == "closed" and closed["status"] is None
     # an echo server answers with our own request line: connected, but not HTTP
     assert echo["state"] == "open" and echo["status"] is None
@@ -178,9 +170,7 @@ def test_resolve_reads_the_vantage_root_only(agent, tmp_path):
 
 
 def test_resolve_root_from_vantage_and_missing_file(agent, tmp_path):
-    (r,) = run1(
-        agent, {"id": "r", "kind": "resolve", "name": "localhost"}, root=str(tmp_path)
-    )
+    (r,) = run1(agent, {"id": "r", "kind": "resolve", "name": "localhost"}, root=str(tmp_path))
     assert r["state"] == "unresolved" and "etc/hosts" in r["detail"]
 
 
@@ -188,12 +178,7 @@ def test_resolve_root_from_vantage_and_missing_file(agent, tmp_path):
 
 
 def _hex4(ip: str) -> str:
-    return (
-        int.from_bytes(socket.inet_pton(socket.AF_INET, ip), sys.byteorder)
-        .to_bytes(4, "big")
-        .hex()
-        .upper()
-    )
+    return int.from_bytes(socket.inet_pton(socket.AF_INET, ip), sys.byteorder).to_bytes(4, "big").hex().upper()
 
 
 def _hex6(ip: str) -> str:
@@ -216,9 +201,7 @@ def test_parse_proc_net_v4(agent):
     text = HEADER + "".join(
         [
             _line(_hex4("127.0.0.1"), 62893, _hex4("0.0.0.0"), 0, "0A", 101),
-            _line(
-                _hex4("127.0.0.1"), 40000, _hex4("127.0.0.1"), 62893, "01", 102
-            ),  # established
+            _line(_hex4("127.0.0.1"), 40000, _hex4("127.0.0.1"), 62893, "01", 102),  # established
             _line(_hex4("172.18.0.3"), 80, _hex4("0.0.0.0"), 0, "0A", 103),
         ]
     )
@@ -234,9 +217,7 @@ def test_parse_proc_net_v6_udp(agent):
         [
             _line(_hex6("::1"), 53, _hex6("::"), 0, "07", 201),
             _line(_hex6("::ffff:127.0.0.1"), 5353, _hex6("::"), 0, "07", 202),
-            _line(
-                _hex6("fd00::2"), 9999, _hex6("fd00::3"), 53, "01", 203
-            ),  # connected: not a listener
+            _line(_hex6("fd00::2"), 9999, _hex6("fd00::3"), 53, "01", 203),  # connected: not a listener
             _line(_hex6("::"), 68, _hex6("::"), 0, "07", 204),
         ]
     )
@@ -249,12 +230,8 @@ def test_parse_proc_net_v6_udp(agent):
 
 
 def test_ipv6_loopback_detection(agent):
-    assert agent.has_ipv6_loopback(
-        "00000000000000000000000000000001 01 80 10 80       lo\n"
-    )
-    assert not agent.has_ipv6_loopback(
-        "fe8000000000000000fc00fffe000001 04 40 20 80     eth0\n"
-    )
+    assert agent.has_ipv6_loopback("00000000000000000000000000000001 01 80 10 80       lo\n")
+    assert not agent.has_ipv6_loopback("fe8000000000000000fc00fffe000001 04 40 20 80     eth0\n")
     assert not agent.has_ipv6_loopback("")
 
 
@@ -262,9 +239,7 @@ def test_sockets_inventory_finds_serve_with_its_process(agent, start_serve):
     served = start_serve("tcp://127.0.0.1:0", "udp://127.0.0.1:0")
     (r,) = run1(agent, {"id": "s", "kind": "sockets"})
     assert r["state"] == "ok" and isinstance(r["ipv6_loopback"], bool)
-    mine = {
-        (s["proto"], s["port"]): s for s in r["sockets"] if s["pid"] == served.proc.pid
-    }
+    mine = {(s["proto"], s["port"]): s for s in r["sockets"] if s["pid"] == served.proc.pid}
     tcp = mine[("tcp", served.ports[0])]
     udp = mine[("udp", served.ports[1])]
     for s in (tcp, udp):
@@ -285,9 +260,7 @@ def test_sockets_owner_lookup_matches_own_process(agent):
 
 @pytest.mark.parametrize("bad_kind", ["tcp", "udp", "http", "icmp"])
 def test_every_kind_has_full_result_shape_on_error(agent, bad_kind):
-    (r,) = run1(
-        agent, {"id": "x", "kind": bad_kind, "address": "no-such-name", "port": 1}
-    )
+    (r,) = run1(agent, {"id": "x", "kind": bad_kind, "address": "no-such-name", "port": 1})
     assert r["state"] == "error"
     assert set(agent.RESULT_DEFAULTS[bad_kind]) <= set(r)
 
@@ -312,8 +285,9 @@ while True:
 def test_resolve_asks_dockers_dns_inside_the_namespace(agent, make_netns, tmp_path):
     ns = make_netns()
     subprocess.run(["ip", "-n", ns.name, "addr", "add", "127.0.0.11/32", "dev", "lo"], check=True)
-    responder = subprocess.Popen(["ip", "netns", "exec", ns.name, sys.executable, "-c", RESPONDER],
-                                 stdout=subprocess.PIPE, text=True)
+    responder = subprocess.Popen(
+        ["ip", "netns", "exec", ns.name, sys.executable, "-c", RESPONDER], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert responder.stdout.readline().strip() == "ready"
         (tmp_path / "etc").mkdir()

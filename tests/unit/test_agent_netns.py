@@ -60,9 +60,7 @@ def test_setns_path_sees_the_namespace_loopback(agent, make_netns, start_serve):
         vantage(b, tcp("own", sb.port), tcp("other", sa.port)),
     )
     assert ra[0]["state"] == "open" and rb[0]["state"] == "open"
-    if (
-        sa.port != sb.port
-    ):  # each namespace has its own loopback: the other's port is closed here
+    if sa.port != sb.port:  # each namespace has its own loopback: the other's port is closed here
         assert ra[1]["state"] == "closed" and rb[1]["state"] == "closed"
 
 
@@ -90,10 +88,7 @@ def test_bad_netns_is_a_vantage_error(agent, make_netns, start_serve):
     assert missing["results"] == [] and missing["error"].startswith(
         "cannot enter /run/netns/looplab-t-does-not-exist: [Errno 2]"
     )
-    assert (
-        not_net["results"] == []
-        and "cannot enter /proc/self/ns/uts: [Errno 22]" in not_net["error"]
-    )
+    assert not_net["results"] == [] and "cannot enter /proc/self/ns/uts: [Errno 22]" in not_net["error"]
     assert good["error"] is None and good["results"][0]["state"] == "open"
 
 
@@ -194,9 +189,7 @@ def test_ipv6_admin_prohibited_is_filtered_not_a_timeout(agent, make_netns):
         v6=True,
     )
     (r,) = results(agent, vantage(ns, tcp("adm6", port, "::1", timeout=5.0)))
-    assert (
-        r[0]["state"] == "filtered" and "administratively prohibited" in r[0]["detail"]
-    ), r
+    assert r[0]["state"] == "filtered" and "administratively prohibited" in r[0]["detail"], r
 
 
 def test_unreachable(agent, make_netns):
@@ -219,18 +212,14 @@ def test_unreachable(agent, make_netns):
     )
     assert [x["state"] for x in r_down] == ["unreachable", "unreachable"], r_down
     assert r_down[0]["detail"].startswith("ENETUNREACH")
-    assert r_v6[0]["state"] == "unreachable" and r_v6[0]["detail"].startswith(
-        "EADDRNOTAVAIL"
-    ), r_v6
+    assert r_v6[0]["state"] == "unreachable" and r_v6[0]["detail"].startswith("EADDRNOTAVAIL"), r_v6
     assert r_v6[1]["state"] == "closed"
 
 
 def test_sockets_inventory_in_a_namespace(agent, make_netns, start_serve):
     ns = make_netns()
     no_v6 = make_netns(ipv6_lo=False)
-    served = start_serve(
-        "tcp://127.0.0.1:0", "udp://[::1]:0", "http://0.0.0.0:0", netns=ns
-    )
+    served = start_serve("tcp://127.0.0.1:0", "udp://[::1]:0", "http://0.0.0.0:0", netns=ns)
     r, r2 = results(
         agent,
         vantage(ns, {"id": "s", "kind": "sockets"}),
@@ -281,12 +270,8 @@ def test_dual_stack_listener_answers_ipv4(agent, make_netns, start_serve):
 def test_udp_and_http_and_icmp_in_a_namespace(agent, make_netns, start_serve):
     ns = make_netns()
     down = make_netns(lo_up=False)
-    served = start_serve(
-        "udp://127.0.0.1:0", "http://[::1]:0", "udp://127.0.0.1:0", netns=ns
-    )
-    ns.iptables(
-        "-A", "INPUT", "-p", "udp", "--dport", str(served.ports[2]), "-j", "DROP"
-    )
+    served = start_serve("udp://127.0.0.1:0", "http://[::1]:0", "udp://127.0.0.1:0", netns=ns)
+    ns.iptables("-A", "INPUT", "-p", "udp", "--dport", str(served.ports[2]), "-j", "DROP")
     r, r_down = results(
         agent,
         vantage(
@@ -315,9 +300,7 @@ def test_udp_and_http_and_icmp_in_a_namespace(agent, make_netns, start_serve):
             {"id": "ping", "kind": "icmp", "address": "127.0.0.1", "timeout": 2.0},
             {"id": "ping6", "kind": "icmp", "address": "::1", "timeout": 2.0},
         ),
-        vantage(
-            down, {"id": "ping", "kind": "icmp", "address": "127.0.0.1", "timeout": T}
-        ),
+        vantage(down, {"id": "ping", "kind": "icmp", "address": "127.0.0.1", "timeout": T}),
     )
     states = {x["id"]: x["state"] for x in r}
     assert states == {
@@ -334,14 +317,10 @@ def test_udp_and_http_and_icmp_in_a_namespace(agent, make_netns, start_serve):
 
 def test_icmp_filtered_by_drop(agent, make_netns):
     ns = make_netns()
-    ns.iptables(
-        "-A", "INPUT", "-p", "icmp", "--icmp-type", "echo-request", "-j", "DROP"
-    )
+    ns.iptables("-A", "INPUT", "-p", "icmp", "--icmp-type", "echo-request", "-j", "DROP")
     (r,) = results(
         agent,
-        vantage(
-            ns, {"id": "ping", "kind": "icmp", "address": "127.0.0.1", "timeout": T}
-        ),
+        vantage(ns, {"id": "ping", "kind": "icmp", "address": "127.0.0.1", "timeout": T}),
     )
     assert r[0]["state"] == "filtered"
 
@@ -352,25 +331,19 @@ def test_many_namespaces_in_parallel(agent, make_netns, start_serve):
     out = results(
         agent,
         *(
-            vantage(
-                ns, tcp("own", s.port), {"id": "inv", "kind": "sockets"}, vid=ns.name
-            )
+            vantage(ns, tcp("own", s.port), {"id": "inv", "kind": "sockets"}, vid=ns.name)
             for ns, s in zip(spaces, served)
         ),
     )
     for r, s in zip(out, served):
         assert r[0]["state"] == "open"
-        assert [(x["port"], x["pid"]) for x in r[1]["sockets"]] == [
-            (s.port, s.proc.pid)
-        ]
+        assert [(x["port"], x["pid"]) for x in r[1]["sockets"]] == [(s.port, s.proc.pid)]
 
 
 def test_script_mode_with_netns(paths, make_netns, start_serve):
     ns = make_netns()
     served = start_serve("tcp://127.0.0.1:0", netns=ns)
-    request = {
-        "vantages": [vantage(ns, tcp("p", served.port), {"id": "s", "kind": "sockets"})]
-    }
+    request = {"vantages": [vantage(ns, tcp("p", served.port), {"id": "s", "kind": "sockets"})]}
     done = subprocess.run(
         [sys.executable, "-I", str(paths.entry), "agent"],
         check=False,
@@ -387,14 +360,9 @@ def test_script_mode_with_netns(paths, make_netns, start_serve):
 
 def test_serve_bind_failure_on_missing_address(paths, make_netns):
     ns = make_netns(ipv6_lo=False)
-    done = ns.run(
-        sys.executable, "-I", str(paths.serve), "tcp://[::1]:8080", check=False
-    )
+    done = ns.run(sys.executable, "-I", str(paths.serve), "tcp://[::1]:8080", check=False)
     assert done.returncode == 1
-    assert (
-        done.stderr
-        == "serve: cannot bind tcp://[::1]:8080: [Errno 99] Cannot assign requested address\n"
-    )
+    assert done.stderr == "serve: cannot bind tcp://[::1]:8080: [Errno 99] Cannot assign requested address\n"
 
 
 def _open_sockets() -> int:
@@ -409,9 +377,7 @@ def _open_sockets() -> int:
 
 def test_the_agent_closes_every_socket(agent, make_netns, start_serve):
     ns = make_netns()
-    served = start_serve(
-        "tcp://127.0.0.1:0", "udp://127.0.0.1:0", "http://127.0.0.1:0", netns=ns
-    )
+    served = start_serve("tcp://127.0.0.1:0", "udp://127.0.0.1:0", "http://127.0.0.1:0", netns=ns)
     before = _open_sockets()
     results(
         agent,

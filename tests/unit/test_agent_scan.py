@@ -28,9 +28,7 @@ def scan(address="127.0.0.1", ports=((1, 65535),), timeout=1.0, **kw) -> dict:
 
 
 def run(agent, ns, *probes) -> list:
-    response = agent.run_request(
-        {"vantages": [{"id": "v", "netns": ns.path, "probes": list(probes)}]}
-    )
+    response = agent.run_request({"vantages": [{"id": "v", "netns": ns.path, "probes": list(probes)}]})
     (v,) = response["vantages"]
     assert v["error"] is None, v
     return v["results"]
@@ -38,9 +36,7 @@ def run(agent, ns, *probes) -> list:
 
 def accounted(r: dict) -> None:
     """Every port scanned is exactly one of open, closed, filtered or an error."""
-    assert r["scanned"] == (
-        len(r["open"]) + r["closed_count"] + r["filtered_count"] + sum(r["errors"].values())
-    ), r
+    assert r["scanned"] == (len(r["open"]) + r["closed_count"] + r["filtered_count"] + sum(r["errors"].values())), r
 
 
 def test_full_scan_finds_exactly_the_listeners(agent, make_netns, start_serve):
@@ -104,10 +100,8 @@ def test_reject_rules(agent, make_netns):
     must still count. One socket at a time: reused sockets must not carry one port's
     queued ICMP error over to the next port (5006's to 5007)."""
     ns = make_netns()
-    for port, how in ((5004, "tcp-reset"), (5005, "icmp-admin-prohibited"),
-                      (5006, "icmp-port-unreachable")):
-        ns.iptables("-A", "INPUT", "-p", "tcp", "--dport", str(port), "-j", "REJECT",
-                    "--reject-with", how)
+    for port, how in ((5004, "tcp-reset"), (5005, "icmp-admin-prohibited"), (5006, "icmp-port-unreachable")):
+        ns.iptables("-A", "INPUT", "-p", "tcp", "--dport", str(port), "-j", "REJECT", "--reject-with", how)
     ns.iptables("-A", "INPUT", "-p", "tcp", "--dport", "5007", "-j", "DROP")
     (r,) = run(agent, ns, scan(ports=((5004, 5008),), timeout=0.5, concurrency=1))
     assert r["open"] == [] and r["filtered"] == [5005, 5007], r
@@ -151,15 +145,20 @@ def test_respects_rlimit_nofile(paths, make_netns, start_serve):
     ns = make_netns()
     start_serve("tcp://127.0.0.1:6600", netns=ns)
     ns.iptables("-A", "INPUT", "-p", "tcp", "--dport", "6000:6599", "-j", "DROP")
-    request = {"vantages": [{"id": "v", "netns": None, "probes": [
-        scan(ports=((6000, 6600),), timeout=0.2, concurrency=2048)]}]}
+    request = {
+        "vantages": [{"id": "v", "netns": None, "probes": [scan(ports=((6000, 6600),), timeout=0.2, concurrency=2048)]}]
+    }
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
 
     done = subprocess.run(
         ["ip", "netns", "exec", ns.name, sys.executable, "-I", str(paths.agent)],
-        input=json.dumps(request), capture_output=True, text=True, preexec_fn=limit, timeout=120,
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     (r,) = json.loads(done.stdout)["vantages"][0]["results"]

@@ -21,9 +21,7 @@ def tcp(pid: str, port: int, address: str = "127.0.0.1", **kw) -> dict:
 
 def run1(agent, *probes, netns=None) -> list:
     """Run probes in one vantage; its results."""
-    response = agent.run_request(
-        {"vantages": [{"id": "v", "netns": netns, "probes": list(probes)}]}
-    )
+    response = agent.run_request({"vantages": [{"id": "v", "netns": netns, "probes": list(probes)}]})
     assert response["agent"] == "looplab-agent/1"
     (vantage,) = response["vantages"]
     assert vantage["error"] is None
@@ -52,9 +50,7 @@ class OneShotServer:
             except (TimeoutError, OSError):
                 continue
             if self.action == "rst":  # SO_LINGER 0: close() sends RST
-                conn.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                )
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             elif self.action == "greet":
                 conn.sendall(self.greeting)
                 self._stop.wait(0.5)
@@ -88,10 +84,7 @@ def test_open_and_closed(agent, start_serve, free_port):
     assert isinstance(open_r["latency_ms"], float)
     assert closed_r["state"] == "closed", closed_r
     # (a port in the ephemeral range can, very rarely, connect to itself: still closed)
-    assert (
-        closed_r["detail"].startswith("ECONNREFUSED")
-        or "self-connect" in closed_r["detail"]
-    )
+    assert closed_r["detail"].startswith("ECONNREFUSED") or "self-connect" in closed_r["detail"]
     assert isinstance(closed_r["latency_ms"], float)
 
 
@@ -243,9 +236,7 @@ def _script(args, data: bytes):
 def test_script_mode(how, paths, start_serve):
     args = [paths.agent] if how == "agent.py" else [paths.entry, "agent"]
     served = start_serve("tcp://127.0.0.1:0")
-    request = {
-        "vantages": [{"id": "h", "netns": None, "probes": [tcp("p0", served.port)]}]
-    }
+    request = {"vantages": [{"id": "h", "netns": None, "probes": [tcp("p0", served.port)]}]}
     done = _script(args, json.dumps(request).encode())
     assert done.returncode == 0, done.stderr
     response = json.loads(done.stdout)
@@ -264,12 +255,8 @@ def test_image_layout_flat_copy(tmp_path, paths, start_serve):
     """agent.py, serve.py and entry.py copied flat into one folder, as in the image."""
     for src in (paths.agent, paths.serve, paths.entry):
         shutil.copy(src, tmp_path / src.name)
-    served = start_serve(
-        "tcp://127.0.0.1:0", script=tmp_path / "entry.py", prefix=["serve"]
-    )
-    request = {
-        "vantages": [{"id": "h", "netns": None, "probes": [tcp("p0", served.port)]}]
-    }
+    served = start_serve("tcp://127.0.0.1:0", script=tmp_path / "entry.py", prefix=["serve"])
+    request = {"vantages": [{"id": "h", "netns": None, "probes": [tcp("p0", served.port)]}]}
     done = _script([tmp_path / "entry.py", "agent"], json.dumps(request).encode())
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["vantages"][0]["results"][0]["state"] == "open"

@@ -9,14 +9,32 @@ import pytest
 from orchestrator.diagnose import Facts, diagnose
 from orchestrator.runtime.firewall import FirewallEntry
 
-SERVE = {"proto": "tcp", "address": "127.0.0.1", "port": 62893, "pid": 17,
-         "command": "python3 -I /looplab/entry.py serve tcp://127.0.0.1:62893"}
+SERVE = {
+    "proto": "tcp",
+    "address": "127.0.0.1",
+    "port": 62893,
+    "pid": 17,
+    "command": "python3 -I /looplab/entry.py serve tcp://127.0.0.1:62893",
+}
 
 
 def facts(**kw) -> Facts:
-    base = Facts(vantage="peer", target="app:62893", proto="tcp", kind="network", address="10.9.0.2",
-                 port=62893, state="closed", expected="open", verdict="broken", vantage_ns="peer",
-                 target_ns="app", shared_networks=("lan",), vantage_networks=("lan",), target_networks=("lan",))
+    base = Facts(
+        vantage="peer",
+        target="app:62893",
+        proto="tcp",
+        kind="network",
+        address="10.9.0.2",
+        port=62893,
+        state="closed",
+        expected="open",
+        verdict="broken",
+        vantage_ns="peer",
+        target_ns="app",
+        shared_networks=("lan",),
+        vantage_networks=("lan",),
+        target_networks=("lan",),
+    )
     return replace(base, **kw)
 
 
@@ -52,14 +70,23 @@ def test_a_loopback_listener_is_not_offered_as_the_right_port_from_outside():
 
 
 def test_wrong_port_from_inside_counts_loopback_listeners():
-    d = diagnose(facts(vantage="app", vantage_ns="app", target="127.0.0.1:9999", address="127.0.0.1", port=9999,
-                       target_sockets=(SERVE,)))
+    d = diagnose(
+        facts(
+            vantage="app",
+            vantage_ns="app",
+            target="127.0.0.1:9999",
+            address="127.0.0.1",
+            port=9999,
+            target_sockets=(SERVE,),
+        )
+    )
     assert d.cause == "wrong-port" and "62893" in d.fix
 
 
 def test_firewall_drop_names_rule_and_counter():
-    rule = FirewallEntry("iptables", "filter", "INPUT", "-A INPUT -i lo -p tcp --dport 62893 -j DROP", "DROP",
-                         7, 62893, "tcp", "lo")
+    rule = FirewallEntry(
+        "iptables", "filter", "INPUT", "-A INPUT -i lo -p tcp --dport 62893 -j DROP", "DROP", 7, 62893, "tcp", "lo"
+    )
     d = diagnose(facts(state="filtered", firewall=(rule,), target_sockets=(SERVE,)))
     assert d.cause == "firewall"
     assert "drops" in d.found and "--dport 62893" in d.found and "7 packets" in d.found
@@ -86,14 +113,34 @@ def test_port_conflict_names_the_holder():
 
 def test_proxy_reset_behind_published_port():
     behind = {**SERVE, "port": 8080}
-    d = diagnose(facts(kind="published", target="host:62894", address="127.0.0.1", port=62894, state="reset",
-                       published_to=8080, target_sockets=(behind,), vantage="host", vantage_ns="host"))
+    d = diagnose(
+        facts(
+            kind="published",
+            target="host:62894",
+            address="127.0.0.1",
+            port=62894,
+            state="reset",
+            published_to=8080,
+            target_sockets=(behind,),
+            vantage="host",
+            vantage_ns="host",
+        )
+    )
     assert d.cause == "proxy-reset" and "127.0.0.1:8080" in d.found and "its container's own loopback" in d.found
 
 
 def test_localhost_resolves_to_ipv6_first():
-    d = diagnose(facts(target="localhost:62893", address="::1", target_sockets=(SERVE,), vantage="app",
-                       vantage_ns="app", localhost_order=("::1", "127.0.0.1"), ipv6_loopback=True))
+    d = diagnose(
+        facts(
+            target="localhost:62893",
+            address="::1",
+            target_sockets=(SERVE,),
+            vantage="app",
+            vantage_ns="app",
+            localhost_order=("::1", "127.0.0.1"),
+            ipv6_loopback=True,
+        )
+    )
     assert d.cause == "localhost-ipv6" and "::1 first" in d.found
 
 
@@ -110,8 +157,17 @@ def test_no_shared_network_is_isolation_by_design():
 @pytest.mark.parametrize("discovered,cause", [(True, "undeclared-listener"), (False, "exposed")])
 def test_exposed(discovered, cause):
     debug = {**SERVE, "address": "0.0.0.0", "port": 6060}
-    d = diagnose(facts(target="app:6060", port=6060, state="open", expected="closed", verdict="exposed",
-                       target_sockets=(debug,), discovered=discovered))
+    d = diagnose(
+        facts(
+            target="app:6060",
+            port=6060,
+            state="open",
+            expected="closed",
+            verdict="exposed",
+            target_sockets=(debug,),
+            discovered=discovered,
+        )
+    )
     assert d.cause == cause and "0.0.0.0:6060" in d.found and "via lan" in d.found
 
 

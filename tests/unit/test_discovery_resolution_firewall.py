@@ -6,32 +6,47 @@ from dataclasses import replace
 from pathlib import Path
 
 from orchestrator.discovery import discovered_listeners, with_discovered
+from orchestrator.labfile.loader import load_lab
 from orchestrator.plan import plan
 from orchestrator.resolution import dial_order
 from orchestrator.runtime.firewall import _parse_iptables_save, _parse_nft
 from orchestrator.runtime.state import HOST, OUTSIDE, LabState, MemberState, NetworkState
-from orchestrator.spec.loader import load_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _state(lab, sockets):
-    nets = {"lan": NetworkState("lan", "d-lan", "10.9.0.1", "10.9.0.0/24", False),
-            OUTSIDE: NetworkState(OUTSIDE, "d-out", "10.9.99.1", "10.9.99.0/24", False)}
-    members = {"app": MemberState("app", "service", "i1", "c1", 11, "app", {"lan": "10.9.0.2"}),
-               "peer": MemberState("peer", "service", "i2", "c2", 12, "peer", {"lan": "10.9.0.3"}),
-               "@lan": MemberState("@lan", "observer", "i3", "c3", 13, "@lan", {"lan": "10.9.0.4"}),
-               OUTSIDE: MemberState(OUTSIDE, "observer", "i4", "c4", 14, OUTSIDE, {OUTSIDE: "10.9.99.2"})}
-    return LabState(lab.name, "r", members, nets, sockets=sockets, ipv6_loopback={HOST: True},
-                    localhost={"app": ["127.0.0.1", "::1"]})
+    nets = {
+        "lan": NetworkState("lan", "d-lan", "10.9.0.1", "10.9.0.0/24", False),
+        OUTSIDE: NetworkState(OUTSIDE, "d-out", "10.9.99.1", "10.9.99.0/24", False),
+    }
+    members = {
+        "app": MemberState("app", "service", "i1", "c1", 11, "app", {"lan": "10.9.0.2"}),
+        "peer": MemberState("peer", "service", "i2", "c2", 12, "peer", {"lan": "10.9.0.3"}),
+        "@lan": MemberState("@lan", "observer", "i3", "c3", 13, "@lan", {"lan": "10.9.0.4"}),
+        OUTSIDE: MemberState(OUTSIDE, "observer", "i4", "c4", 14, OUTSIDE, {OUTSIDE: "10.9.99.2"}),
+    }
+    return LabState(
+        lab.name,
+        "r",
+        members,
+        nets,
+        sockets=sockets,
+        ipv6_loopback={HOST: True},
+        localhost={"app": ["127.0.0.1", "::1"]},
+    )
 
 
 def test_undeclared_listener_is_discovered_and_expected_private():
     lab = load_lab(ROOT / "compose" / "debug-port.yml")
-    sockets = {"app": [{"proto": "tcp", "address": "127.0.0.1", "port": 8080, "pid": 7, "command": "serve"},
-                       {"proto": "tcp", "address": "0.0.0.0", "port": 6060, "pid": 7, "command": "serve"},
-                       {"proto": "udp", "address": "127.0.0.11", "port": 53, "pid": None}],
-               HOST: [{"proto": "tcp", "address": "0.0.0.0", "port": 22, "pid": 1}]}
+    sockets = {
+        "app": [
+            {"proto": "tcp", "address": "127.0.0.1", "port": 8080, "pid": 7, "command": "serve"},
+            {"proto": "tcp", "address": "0.0.0.0", "port": 6060, "pid": 7, "command": "serve"},
+            {"proto": "udp", "address": "127.0.0.11", "port": 53, "pid": None},
+        ],
+        HOST: [{"proto": "tcp", "address": "0.0.0.0", "port": 22, "pid": 1}],
+    }
     state = _state(lab, sockets)
     found = discovered_listeners(lab, state)
     assert [(x.address, x.port) for x in found["app"]] == [("0.0.0.0", 6060)]
@@ -75,18 +90,21 @@ def test_rule7_firewall_changes_expectations():
     lab = load_lab(ROOT / "compose" / "firewall.yml")
     lab = replace(lab, expectations=())
     cells = {(c.vantage, c.target): c for c in plan(lab, _state(lab, {}))}
-    assert cells[("app", "127.0.0.1:62893")].expected == "filtered"   # drop on lo, inside the namespace
-    assert cells[("app", "app:62893")].expected == "filtered"         # own eth0 address goes through lo too
-    assert cells[("peer", "app:62893")].expected == "open"            # lo rule does not see eth0 traffic
-    assert cells[("peer", "app:62894")].expected == "closed"          # reject with tcp-reset
+    assert cells[("app", "127.0.0.1:62893")].expected == "filtered"  # drop on lo, inside the namespace
+    assert cells[("app", "app:62893")].expected == "filtered"  # own eth0 address goes through lo too
+    assert cells[("peer", "app:62893")].expected == "open"  # lo rule does not see eth0 traffic
+    assert cells[("peer", "app:62894")].expected == "closed"  # reject with tcp-reset
     assert "rule 7" in cells[("peer", "app:62894")].reason
 
 
 def test_parse_iptables_save_and_nft():
-    saved = _parse_iptables_save("*filter\n:INPUT ACCEPT [0:0]\n"
-                                 "[5:300] -A INPUT -i lo -p tcp -m tcp --dport 62893 -j DROP\nCOMMIT\n")
+    saved = _parse_iptables_save(
+        "*filter\n:INPUT ACCEPT [0:0]\n[5:300] -A INPUT -i lo -p tcp -m tcp --dport 62893 -j DROP\nCOMMIT\n"
+    )
     assert [(e.chain, e.dport, e.target, e.packets, e.interface) for e in saved] == [("INPUT", 62893, "DROP", 5, "lo")]
-    nft = _parse_nft("table ip filter {\n chain INPUT {\n  tcp dport 1 counter packets 1 bytes 1 drop\n }\n}\n"
-                     "table inet mine {\n chain input {\n  type filter hook input priority 0; policy accept;\n"
-                     "  udp dport 53 counter packets 3 bytes 9 reject\n }\n}\n")
+    nft = _parse_nft(
+        "table ip filter {\n chain INPUT {\n  tcp dport 1 counter packets 1 bytes 1 drop\n }\n}\n"
+        "table inet mine {\n chain input {\n  type filter hook input priority 0; policy accept;\n"
+        "  udp dport 53 counter packets 3 bytes 9 reject\n }\n}\n"
+    )
     assert [(e.table, e.dport, e.proto, e.target, e.packets) for e in nft] == [("inet mine", 53, "udp", "reject", 3)]

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from orchestrator.errors import PortInUseError
+from orchestrator.labfile.loader import load_lab
 from orchestrator.runtime.lifecycle import check_host_ports
-from orchestrator.spec.loader import load_lab
 
 
 def _lab(tmp_path, port: int):
@@ -27,9 +27,11 @@ def _listener() -> socket.socket:
 
 
 def test_a_listening_port_is_in_use(tmp_path):
-    with _listener() as held:
-        with pytest.raises(PortInUseError, match=r"lab.yml:\d+: services.web.ports: host port 127.0.0.1:\d+/tcp"):
-            check_host_ports(_lab(tmp_path, held.getsockname()[1]))
+    with (
+        _listener() as held,
+        pytest.raises(PortInUseError, match=r"lab.yml:\d+: services.web.ports: host port 127.0.0.1:\d+/tcp"),
+    ):
+        check_host_ports(_lab(tmp_path, held.getsockname()[1]))
 
 
 def test_time_wait_does_not_hold_the_port(tmp_path):
@@ -37,8 +39,8 @@ def test_time_wait_does_not_hold_the_port(tmp_path):
     port = server.getsockname()[1]
     client = socket.create_connection(("127.0.0.1", port))
     conn, _ = server.accept()
-    conn.close()            # the server side closes first: its end lingers in TIME_WAIT on `port`
+    conn.close()  # the server side closes first: its end lingers in TIME_WAIT on `port`
     time.sleep(0.05)
     client.close()
     server.close()
-    check_host_ports(_lab(tmp_path, port))   # must not raise
+    check_host_ports(_lab(tmp_path, port))  # must not raise

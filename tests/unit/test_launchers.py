@@ -15,21 +15,26 @@ def _my_netns() -> int:
 
 
 def _batch(vantage: str, pid: int | None, port: int) -> Batch:
-    return Batch(vantage, pid, None, [{"id": "0", "kind": "tcp", "address": "127.0.0.1", "port": port,
-                                       "timeout": 1.0, "grace": 0.05}])
+    return Batch(
+        vantage,
+        pid,
+        None,
+        [{"id": "0", "kind": "tcp", "address": "127.0.0.1", "port": port, "timeout": 1.0, "grace": 0.05}],
+    )
 
 
 @pytest.mark.netns
 @pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "child-process"])
 def test_setns_enters_the_pid_namespace(make_netns, start_serve, in_process):
     ns = make_netns()
-    served = start_serve("tcp://127.0.0.1:0", netns=ns)   # `ip netns exec` keeps the pid
+    served = start_serve("tcp://127.0.0.1:0", netns=ns)  # `ip netns exec` keeps the pid
     before = _my_netns()
     out = SetnsLauncher(in_process=in_process).run(
-        [_batch("inside", served.proc.pid, served.port), _batch("host", None, served.port)], deadline_s=30)
+        [_batch("inside", served.proc.pid, served.port), _batch("host", None, served.port)], deadline_s=30
+    )
     assert out["inside"].error is None and out["inside"].results[0]["state"] == "open"
-    assert out["host"].results[0]["state"] == "closed"      # that loopback is not the host's
-    assert _my_netns() == before                             # the caller's thread never moved
+    assert out["host"].results[0]["state"] == "closed"  # that loopback is not the host's
+    assert _my_netns() == before  # the caller's thread never moved
 
 
 def test_local_launcher_refuses_other_namespaces():

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import LooplabError
+from orchestrator.labfile.loader import load_lab
 from orchestrator.ondemand import _owners, parse_ports, resolve_scan_target
 from orchestrator.runtime.attach import AttachedLab
 from orchestrator.runtime.state import HOST, OUTSIDE, LabState, MemberState, NetworkState
-from orchestrator.spec.loader import load_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,22 +18,35 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def seed() -> AttachedLab:
     lab = load_lab(ROOT / "compose" / "seed-62893.yml")
-    nets = {"lan": NetworkState("lan", "d-lan", "10.9.0.1", "10.9.0.0/24", False),
-            OUTSIDE: NetworkState(OUTSIDE, "d-out", "10.9.99.1", "10.9.99.0/24", False)}
-    members = {name: MemberState(name, "observer" if name.startswith("@") else "service", f"id-{name}",
-                                 f"c-{name}", 100 + i, name, addrs)
-               for i, (name, addrs) in enumerate({"app": {"lan": "10.9.0.2"}, "peer": {"lan": "10.9.0.3"},
-                                                  "@lan": {"lan": "10.9.0.4"},
-                                                  OUTSIDE: {OUTSIDE: "10.9.99.2"}}.items())}
+    nets = {
+        "lan": NetworkState("lan", "d-lan", "10.9.0.1", "10.9.0.0/24", False),
+        OUTSIDE: NetworkState(OUTSIDE, "d-out", "10.9.99.1", "10.9.99.0/24", False),
+    }
+    members = {
+        name: MemberState(
+            name, "observer" if name.startswith("@") else "service", f"id-{name}", f"c-{name}", 100 + i, name, addrs
+        )
+        for i, (name, addrs) in enumerate(
+            {
+                "app": {"lan": "10.9.0.2"},
+                "peer": {"lan": "10.9.0.3"},
+                "@lan": {"lan": "10.9.0.4"},
+                OUTSIDE: {OUTSIDE: "10.9.99.2"},
+            }.items()
+        )
+    }
     return AttachedLab(lab, LabState(lab.name, "r1", members, nets, ipv6_loopback={HOST: True}), {})
 
 
-@pytest.mark.parametrize("spec, ranges", [
-    ("1-65535", [[1, 65535]]),
-    ("22,80,8000-8100", [[22, 22], [80, 80], [8000, 8100]]),
-    (" 22 , 8000 - 8001 ", [[22, 22], [8000, 8001]]),
-    ("65535", [[65535, 65535]]),
-])
+@pytest.mark.parametrize(
+    "spec, ranges",
+    [
+        ("1-65535", [[1, 65535]]),
+        ("22,80,8000-8100", [[22, 22], [80, 80], [8000, 8100]]),
+        (" 22 , 8000 - 8001 ", [[22, 22], [8000, 8001]]),
+        ("65535", [[65535, 65535]]),
+    ],
+)
 def test_port_specs(spec, ranges):
     assert parse_ports(spec) == ranges
 
@@ -44,25 +57,29 @@ def test_bad_port_specs(spec):
         parse_ports(spec)
 
 
-@pytest.mark.parametrize("vantage, text, address, namespace", [
-    ("app", "127.0.0.1", "127.0.0.1", "app"),
-    ("peer", "127.0.0.1", "127.0.0.1", "peer"),
-    ("app", "::1", "::1", "app"),
-    ("app", "[::1]", "::1", "app"),
-    ("peer", "app", "10.9.0.2", "app"),             # a service: its address as the peer dials it
-    ("peer", "10.9.0.2", "10.9.0.2", "app"),        # the same, written out
-    ("app", "@outside", "10.9.99.2", OUTSIDE),      # an observer (not on a shared network)
-    ("app", "host", "10.9.0.1", HOST),              # the vantage's gateway
-    ("host", "host", "127.0.0.1", HOST),
-    ("@outside", "10.9.99.1", "10.9.99.1", HOST),   # a lab gateway written out
-])
+@pytest.mark.parametrize(
+    "vantage, text, address, namespace",
+    [
+        ("app", "127.0.0.1", "127.0.0.1", "app"),
+        ("peer", "127.0.0.1", "127.0.0.1", "peer"),
+        ("app", "::1", "::1", "app"),
+        ("app", "[::1]", "::1", "app"),
+        ("peer", "app", "10.9.0.2", "app"),  # a service: its address as the peer dials it
+        ("peer", "10.9.0.2", "10.9.0.2", "app"),  # the same, written out
+        ("app", "@outside", "10.9.99.2", OUTSIDE),  # an observer (not on a shared network)
+        ("app", "host", "10.9.0.1", HOST),  # the vantage's gateway
+        ("host", "host", "127.0.0.1", HOST),
+        ("@outside", "10.9.99.1", "10.9.99.1", HOST),  # a lab gateway written out
+    ],
+)
 def test_allowed_targets(seed, vantage, text, address, namespace):
     target = resolve_scan_target(seed, vantage, text)
     assert (target.address, target.namespace) == (address, namespace)
 
 
-@pytest.mark.parametrize("text", ["10.255.255.1", "10.9.0.99", "8.8.8.8", "0.0.0.0", "::ffff:127.0.0.1",
-                                  "fe80::1", "192.168.1.1"])
+@pytest.mark.parametrize(
+    "text", ["10.255.255.1", "10.9.0.99", "8.8.8.8", "0.0.0.0", "::ffff:127.0.0.1", "fe80::1", "192.168.1.1"]
+)
 def test_addresses_outside_the_lab_are_refused(seed, text):
     with pytest.raises(LooplabError, match=r"^refusing to scan .*nothing outside the lab\)$"):
         resolve_scan_target(seed, "app", text)
@@ -75,11 +92,13 @@ def test_unknown_names_are_refused_without_resolving(seed):
 
 
 def test_owners_match_the_address_or_a_wildcard():
-    sockets = [{"proto": "tcp", "address": "0.0.0.0", "port": 80, "pid": 1, "command": "a"},
-               {"proto": "tcp", "address": "127.0.0.1", "port": 81, "pid": 2, "command": "b"},
-               {"proto": "tcp", "address": "10.9.0.2", "port": 81, "pid": 3, "command": "c"},
-               {"proto": "udp", "address": "0.0.0.0", "port": 80, "pid": 4, "command": "d"},
-               {"proto": "tcp", "address": "::", "port": 82, "pid": 5, "command": "e"}]
+    sockets = [
+        {"proto": "tcp", "address": "0.0.0.0", "port": 80, "pid": 1, "command": "a"},
+        {"proto": "tcp", "address": "127.0.0.1", "port": 81, "pid": 2, "command": "b"},
+        {"proto": "tcp", "address": "10.9.0.2", "port": 81, "pid": 3, "command": "c"},
+        {"proto": "udp", "address": "0.0.0.0", "port": 80, "pid": 4, "command": "d"},
+        {"proto": "tcp", "address": "::", "port": 82, "pid": 5, "command": "e"},
+    ]
     assert [o["pid"] for o in _owners(sockets, "127.0.0.1", 80)] == [1]
     assert [o["pid"] for o in _owners(sockets, "127.0.0.1", 81)] == [2]
     assert [o["pid"] for o in _owners(sockets, "10.9.0.2", 81)] == [3]

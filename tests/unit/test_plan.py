@@ -6,22 +6,28 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.labfile.loader import load_lab
 from orchestrator.plan import plan, vantages
 from orchestrator.runtime.state import HOST, OUTSIDE, LabState, MemberState, NetworkState, Published
-from orchestrator.spec.loader import load_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _state(lab, members: dict[str, tuple[str, dict[str, str]]], published=(), ipv6=()) -> LabState:
-    nets = {n.name: NetworkState(n.name, f"d-{n.name}", f"10.9.{i}.1", f"10.9.{i}.0/24", n.internal)
-            for i, n in enumerate(lab.networks)}
+    nets = {
+        n.name: NetworkState(n.name, f"d-{n.name}", f"10.9.{i}.1", f"10.9.{i}.0/24", n.internal)
+        for i, n in enumerate(lab.networks)
+    }
     nets[OUTSIDE] = NetworkState(OUTSIDE, "d-out", "10.9.99.1", "10.9.99.0/24", False)
-    state_members = {name: MemberState(name, "observer" if name.startswith("@") else "service", f"id-{name}",
-                                       f"c-{name}", 100 + i, ns, addrs)
-                     for i, (name, (ns, addrs)) in enumerate(members.items())}
-    return LabState(lab.name, "r1", state_members, nets, tuple(published),
-                    ipv6_loopback={HOST: True, **{ns: True for ns in ipv6}})
+    state_members = {
+        name: MemberState(
+            name, "observer" if name.startswith("@") else "service", f"id-{name}", f"c-{name}", 100 + i, ns, addrs
+        )
+        for i, (name, (ns, addrs)) in enumerate(members.items())
+    }
+    return LabState(
+        lab.name, "r1", state_members, nets, tuple(published), ipv6_loopback={HOST: True, **{ns: True for ns in ipv6}}
+    )
 
 
 def _cells(planned):
@@ -31,8 +37,15 @@ def _cells(planned):
 @pytest.fixture
 def seed():
     lab = load_lab(ROOT / "compose" / "seed-62893.yml")
-    state = _state(lab, {"app": ("app", {"lan": "10.9.0.2"}), "peer": ("peer", {"lan": "10.9.0.3"}),
-                         "@lan": ("@lan", {"lan": "10.9.0.4"}), OUTSIDE: (OUTSIDE, {OUTSIDE: "10.9.99.2"})})
+    state = _state(
+        lab,
+        {
+            "app": ("app", {"lan": "10.9.0.2"}),
+            "peer": ("peer", {"lan": "10.9.0.3"}),
+            "@lan": ("@lan", {"lan": "10.9.0.4"}),
+            OUTSIDE: (OUTSIDE, {OUTSIDE: "10.9.99.2"}),
+        },
+    )
     return lab, state
 
 
@@ -66,9 +79,17 @@ def test_rule2_no_shared_network_is_never_open(seed):
 
 def test_rule2_all_interfaces_open_from_shared_network():
     lab = load_lab(ROOT / "compose" / "all-interfaces.yml")
-    state = _state(lab, {"api": ("api", {"front": "10.9.0.2"}), "client": ("client", {"front": "10.9.0.3"}),
-                         "stranger": ("stranger", {"back": "10.9.1.2"}), "@front": ("@front", {"front": "10.9.0.9"}),
-                         "@back": ("@back", {"back": "10.9.1.9"}), OUTSIDE: (OUTSIDE, {OUTSIDE: "10.9.99.2"})})
+    state = _state(
+        lab,
+        {
+            "api": ("api", {"front": "10.9.0.2"}),
+            "client": ("client", {"front": "10.9.0.3"}),
+            "stranger": ("stranger", {"back": "10.9.1.2"}),
+            "@front": ("@front", {"front": "10.9.0.9"}),
+            "@back": ("@back", {"back": "10.9.1.9"}),
+            OUTSIDE: (OUTSIDE, {OUTSIDE: "10.9.99.2"}),
+        },
+    )
     cells = _cells(plan(lab, state))
     assert cells[("client", "api:62893")].expected == "open"
     assert cells[("host", "api:62893")].expected == "open"
@@ -81,8 +102,11 @@ def test_rule3_and_4_published_ports():
     lab = load_lab(ROOT / "compose" / "published.yml")
     members = {s: (s, {"default": f"10.9.0.{i + 2}"}) for i, s in enumerate(["web", "hidden", "public"])}
     members |= {"@default": ("@default", {"default": "10.9.0.9"}), OUTSIDE: (OUTSIDE, {OUTSIDE: "10.9.99.2"})}
-    published = [Published("web", 8080, "tcp", "127.0.0.1", 62894), Published("hidden", 8080, "tcp", "127.0.0.1", 62895),
-                 Published("public", 8080, "tcp", "0.0.0.0", 62896)]
+    published = [
+        Published("web", 8080, "tcp", "127.0.0.1", 62894),
+        Published("hidden", 8080, "tcp", "127.0.0.1", 62895),
+        Published("public", 8080, "tcp", "0.0.0.0", 62896),
+    ]
     cells = _cells(plan(lab, _state(lab, members, published)))
     assert cells[(HOST, "host:62894")].expected == "open"
     assert cells[(HOST, "host:62895")].expected == "reset"
@@ -95,8 +119,15 @@ def test_rule3_and_4_published_ports():
 
 def test_rule5_host_mode_listener_is_on_the_host_loopback():
     lab = load_lab(ROOT / "compose" / "host-mode.yml")
-    state = _state(lab, {"hostapp": (HOST, {}), "bridged": ("bridged", {"lan": "10.9.0.2"}),
-                         "@lan": ("@lan", {"lan": "10.9.0.9"}), OUTSIDE: (OUTSIDE, {OUTSIDE: "10.9.99.2"})})
+    state = _state(
+        lab,
+        {
+            "hostapp": (HOST, {}),
+            "bridged": ("bridged", {"lan": "10.9.0.2"}),
+            "@lan": ("@lan", {"lan": "10.9.0.9"}),
+            OUTSIDE: (OUTSIDE, {OUTSIDE: "10.9.99.2"}),
+        },
+    )
     cells = _cells(plan(lab, state))
     assert cells[(HOST, "127.0.0.1:62897")].expected == "open"
     assert cells[("hostapp", "127.0.0.1:62897")].expected == "open"
@@ -107,9 +138,16 @@ def test_rule5_host_mode_listener_is_on_the_host_loopback():
 
 def test_shared_namespace_sidecar_reaches_owner_loopback():
     lab = load_lab(ROOT / "compose" / "shared-namespace.yml")
-    state = _state(lab, {"app": ("app", {"lan": "10.9.0.2"}), "sidecar": ("app", {"lan": "10.9.0.2"}),
-                         "peer": ("peer", {"lan": "10.9.0.3"}), "@lan": ("@lan", {"lan": "10.9.0.9"}),
-                         OUTSIDE: (OUTSIDE, {OUTSIDE: "10.9.99.2"})})
+    state = _state(
+        lab,
+        {
+            "app": ("app", {"lan": "10.9.0.2"}),
+            "sidecar": ("app", {"lan": "10.9.0.2"}),
+            "peer": ("peer", {"lan": "10.9.0.3"}),
+            "@lan": ("@lan", {"lan": "10.9.0.9"}),
+            OUTSIDE: (OUTSIDE, {OUTSIDE: "10.9.99.2"}),
+        },
+    )
     cells = _cells(plan(lab, state))
     assert cells[("sidecar", "127.0.0.1:62893")].expected == "open"
     assert cells[("peer", "127.0.0.1:62893")].expected == "closed"
@@ -117,10 +155,17 @@ def test_shared_namespace_sidecar_reaches_owner_loopback():
 
 def test_rule6_internal_network_has_no_way_out():
     lab = load_lab(ROOT / "compose" / "internal.yml")
-    state = _state(lab, {"world": ("world", {"public": "10.9.1.2"}),
-                         "gate": ("gate", {"sealed": "10.9.0.3", "public": "10.9.1.3"}),
-                         "inner": ("inner", {"sealed": "10.9.0.2"}), "@sealed": ("@sealed", {"sealed": "10.9.0.9"}),
-                         "@public": ("@public", {"public": "10.9.1.9"}), OUTSIDE: (OUTSIDE, {OUTSIDE: "10.9.99.2"})})
+    state = _state(
+        lab,
+        {
+            "world": ("world", {"public": "10.9.1.2"}),
+            "gate": ("gate", {"sealed": "10.9.0.3", "public": "10.9.1.3"}),
+            "inner": ("inner", {"sealed": "10.9.0.2"}),
+            "@sealed": ("@sealed", {"sealed": "10.9.0.9"}),
+            "@public": ("@public", {"public": "10.9.1.9"}),
+            OUTSIDE: (OUTSIDE, {OUTSIDE: "10.9.99.2"}),
+        },
+    )
     cells = _cells(plan(lab, state))
     assert cells[("inner", "world:8080")].accepted == frozenset({"filtered", "unreachable"})
     assert "rule 6" in cells[("inner", "world:8080")].reason
@@ -130,9 +175,14 @@ def test_rule6_internal_network_has_no_way_out():
 
 def test_explicit_expectation_overrides_and_extends(seed, tmp_path):
     lab, state = seed
-    text = (ROOT / "compose" / "seed-62893.yml").read_text().replace(
-        '- {from: peer, to: "app:62893",       state: closed}',
-        '- {from: peer, to: "app:62893",       state: open}\n    - {from: peer, to: "host:9999", state: closed}')
+    text = (
+        (ROOT / "compose" / "seed-62893.yml")
+        .read_text()
+        .replace(
+            '- {from: peer, to: "app:62893",       state: closed}',
+            '- {from: peer, to: "app:62893",       state: open}\n    - {from: peer, to: "host:9999", state: closed}',
+        )
+    )
     path = tmp_path / "seed.yml"
     path.write_text(text)
     cells = _cells(plan(load_lab(path), state))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestrator.labfile.loader import load_lab
+from orchestrator.labfile.model import ProbeSettings
 from orchestrator.plan import PlannedCell
 from orchestrator.probes.launchers import VantageOutcome
 from orchestrator.probing import run_matrix
 from orchestrator.runtime.state import HOST, LabState
-from orchestrator.spec.loader import load_lab
-from orchestrator.spec.model import ProbeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,14 +26,20 @@ class ScriptedLauncher:
     def run(self, batches, *, deadline_s):
         states = self.rounds.pop(0)
         self.calls.append(sum(len(b.probes) for b in batches))
-        return {b.vantage: VantageOutcome(b.vantage, None, [{"id": p["id"], "state": states[k]}
-                                                             for k, p in enumerate(b.probes)]) for b in batches}
+        return {
+            b.vantage: VantageOutcome(
+                b.vantage, None, [{"id": p["id"], "state": states[k]} for k, p in enumerate(b.probes)]
+            )
+            for b in batches
+        }
 
 
 def _cells() -> list[PlannedCell]:
     closed = frozenset({"closed"})
-    return [PlannedCell(HOST, "127.0.0.1:1", "tcp", "loopback", "127.0.0.1", 1, "closed", closed, "r"),
-            PlannedCell(HOST, "127.0.0.1:2", "tcp", "loopback", "127.0.0.1", 2, "closed", closed, "r")]
+    return [
+        PlannedCell(HOST, "127.0.0.1:1", "tcp", "loopback", "127.0.0.1", 1, "closed", closed, "r"),
+        PlannedCell(HOST, "127.0.0.1:2", "tcp", "loopback", "127.0.0.1", 2, "closed", closed, "r"),
+    ]
 
 
 def _run(launcher):
@@ -46,7 +52,7 @@ def test_a_failure_that_repeats_stands():
     launcher = ScriptedLauncher(["closed", "open"], ["open"])
     cells = _run(launcher)
     assert [c.verdict for c in cells] == ["pass", "exposed"]
-    assert launcher.calls == [2, 1]          # only the failing cell is probed again
+    assert launcher.calls == [2, 1]  # only the failing cell is probed again
 
 
 def test_a_transient_is_kept_as_passed_with_what_was_seen_first():

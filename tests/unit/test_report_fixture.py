@@ -13,8 +13,14 @@ def _cell(vantage: str, target: str, state: str, expected: str, **kw: object) ->
     kind = "loopback" if target.startswith("127.") else "network"
     address = "127.0.0.1" if kind == "loopback" else "172.18.0.2"
     defaults: dict[str, object] = {
-        "proto": "tcp", "kind": kind, "address": address, "port": 62893, "state": state,
-        "expected": expected, "verdict": "pass", "latency_ms": 0.2,
+        "proto": "tcp",
+        "kind": kind,
+        "address": address,
+        "port": 62893,
+        "state": state,
+        "expected": expected,
+        "verdict": "pass",
+        "latency_ms": 0.2,
         "reproduce": f"looplab probe seed.yml --from {vantage} --to {target}",
         "reason": "rule 1: a listener on 127.0.0.1 is open only from its own namespace",
     }
@@ -32,19 +38,35 @@ def seed_report() -> Report:
         _cell("peer", APP, "closed", "closed"),
         _cell("@lan", APP, "closed", "closed"),
     )
-    return Report(lab="seed-62893", engine_kind="docker", engine_version="28.2.2", cells=cells,
-                  run_id="r1", duration_s=1.2)
+    return Report(
+        lab="seed-62893", engine_kind="docker", engine_version="28.2.2", cells=cells, run_id="r1", duration_s=1.2
+    )
 
 
 def failing_report() -> Report:
     """The seed lab gone wrong: app bound to 0.0.0.0 (exposed) and a broken UDP echo."""
     base = seed_report()
-    exposed = _cell("peer", APP, "open", "closed", verdict="exposed", latency_ms=0.31,
-                    detail="handshake completed; no reset within 100 ms",
-                    diagnosis="app listens on 0.0.0.0:62893, not 127.0.0.1: every peer on lan reaches it")
-    broken = _cell("app", "127.0.0.1:62893", "open|filtered", "open", proto="udp", verdict="broken",
-                   latency_ms=None, detail="no reply within 1s <script>alert(1)</script>",
-                   diagnosis="nothing answers on udp 127.0.0.1:62893 inside app")
+    exposed = _cell(
+        "peer",
+        APP,
+        "open",
+        "closed",
+        verdict="exposed",
+        latency_ms=0.31,
+        detail="handshake completed; no reset within 100 ms",
+        diagnosis="app listens on 0.0.0.0:62893, not 127.0.0.1: every peer on lan reaches it",
+    )
+    broken = _cell(
+        "app",
+        "127.0.0.1:62893",
+        "open|filtered",
+        "open",
+        proto="udp",
+        verdict="broken",
+        latency_ms=None,
+        detail="no reply within 1s <script>alert(1)</script>",
+        diagnosis="nothing answers on udp 127.0.0.1:62893 inside app",
+    )
     cells = tuple(exposed if (c.vantage, c.target) == ("peer", APP) else c for c in base.cells) + (broken,)
     return replace(base, cells=cells, warnings=("engine 20.10 predates 28.0: rule 3 may leak",))
 
@@ -52,8 +74,7 @@ def failing_report() -> Report:
 def wide_report(ports: int = 8) -> Report:
     """Many targets: too wide for a 100-column matrix."""
     cells = tuple(
-        _cell(v, f"app:{p}", "closed", "closed", port=p)
-        for p in range(62890, 62890 + ports) for v in ("host", "peer")
+        _cell(v, f"app:{p}", "closed", "closed", port=p) for p in range(62890, 62890 + ports) for v in ("host", "peer")
     )
     return Report(lab="wide", engine_kind="docker", engine_version="28.2.2", cells=cells)
 

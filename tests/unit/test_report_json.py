@@ -1,4 +1,4 @@
-"""json_report.py: the DESIGN.md contract, key order, and the round trip."""
+"""json_report.py: the documented contract, key order, and the round trip."""
 
 from __future__ import annotations
 
@@ -14,8 +14,19 @@ try:
 except ImportError:
     from test_report_fixture import failing_report, seed_report
 
-CONTRACT_CELL = ["from", "to", "proto", "address", "port", "state", "expected", "verdict",
-                 "latency_ms", "diagnosis", "reproduce"]
+CONTRACT_CELL = [
+    "from",
+    "to",
+    "proto",
+    "address",
+    "port",
+    "state",
+    "expected",
+    "verdict",
+    "latency_ms",
+    "diagnosis",
+    "reproduce",
+]
 
 
 def test_contract_keys_and_order() -> None:
@@ -28,7 +39,11 @@ def test_contract_keys_and_order() -> None:
     assert data["summary"] == {"cells": 7, "pass": 5, "fail": 2, "exposed": 1, "broken": 1}
     exposed = data["cells"][4]
     assert (exposed["from"], exposed["to"], exposed["state"], exposed["verdict"]) == (
-        "peer", "app:62893", "open", "exposed")
+        "peer",
+        "app:62893",
+        "open",
+        "exposed",
+    )
     assert data["cells"][6]["latency_ms"] is None
 
 
@@ -57,8 +72,7 @@ def test_contract_only_document_parses() -> None:
     assert r.cells[0].kind == "explicit" and r.run_id is None and r.warnings == ()
 
 
-@pytest.mark.parametrize("text", ['{"schema": "looplab/report@2"}', "[]",
-                                  json.dumps({"schema": SCHEMA, "lab": "x"})])
+@pytest.mark.parametrize("text", ['{"schema": "looplab/report@2"}', "[]", json.dumps({"schema": SCHEMA, "lab": "x"})])
 def test_rejects_other_documents(text: str) -> None:
     with pytest.raises(ValueError):
         parse_report(text)

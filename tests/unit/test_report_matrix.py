@@ -18,8 +18,12 @@ def _report(*cells: object) -> Report:
 
 
 def test_rows_host_services_observers_outside() -> None:
-    r = _report(*(_cell(v, "127.0.0.1:1", "closed", "closed")
-                  for v in ("@outside", "@lan", "peer", "host", "app", "@dmz", "peer")))
+    r = _report(
+        *(
+            _cell(v, "127.0.0.1:1", "closed", "closed")
+            for v in ("@outside", "@lan", "peer", "host", "app", "@dmz", "peer")
+        )
+    )
     assert matrix.rows(r) == ["host", "peer", "app", "@lan", "@dmz", "@outside"]
 
 
@@ -35,8 +39,13 @@ def test_columns_grouped_by_kind_then_first_seen() -> None:
     )
     cols = matrix.columns(r)
     assert [(c.target, c.proto) for c in cols] == [
-        ("127.0.0.1:2", "tcp"), ("127.0.0.1:1", "tcp"), ("127.0.0.1:1", "udp"),
-        ("app:1", "tcp"), ("host:62894", "tcp"), ("x:9", "tcp")]
+        ("127.0.0.1:2", "tcp"),
+        ("127.0.0.1:1", "tcp"),
+        ("127.0.0.1:1", "udp"),
+        ("app:1", "tcp"),
+        ("host:62894", "tcp"),
+        ("x:9", "tcp"),
+    ]
     assert [c.label for c in cols][1:3] == ["127.0.0.1:1", "127.0.0.1:1/udp"]
 
 
@@ -45,7 +54,9 @@ def test_grid_and_reading_order() -> None:
     g = matrix.grid(r)
     assert len(g) == len(r.cells)
     assert [(c.vantage, c.target, c.proto) for c in matrix.failing(r)] == [
-        ("app", "127.0.0.1:62893", "udp"), ("peer", "app:62893", "tcp")]
+        ("app", "127.0.0.1:62893", "udp"),
+        ("peer", "app:62893", "tcp"),
+    ]
     assert [c.vantage for c in matrix.ordered_cells(r)] == ["host", "app", "app", "peer", "peer", "@lan", "@lan"]
 
 
@@ -59,5 +70,6 @@ def test_cell_text_and_marker() -> None:
 def test_summary_line() -> None:
     assert matrix.summary_line(seed_report()) == "6 cells · 6 pass · 0 fail (0 exposed, 0 broken) · 1.20s"
     assert matrix.summary_line(replace(failing_report(), duration_s=None)) == (
-        "7 cells · 5 pass · 2 fail (1 exposed, 1 broken)")
+        "7 cells · 5 pass · 2 fail (1 exposed, 1 broken)"
+    )
     assert [matrix.format_duration(s) for s in (0.842, 12.34, 125)] == ["0.84s", "12.3s", "2m05s"]

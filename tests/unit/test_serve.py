@@ -70,9 +70,7 @@ def test_several_listeners_in_one_process(start_serve, ipv6_loopback):
     served = start_serve("tcp://127.0.0.1:0", "udp://[::1]:0", "http://[::1]:0")
     assert [u.split("://")[0] for u in served.urls] == ["tcp", "udp", "http"]
     assert served.urls[1] == f"udp://[::1]:{served.ports[1]}"
-    assert _http(served.ports[2], b"GET / HTTP/1.0\r\n\r\n", host="::1").startswith(
-        b"HTTP/1.0 200 OK"
-    )
+    assert _http(served.ports[2], b"GET / HTTP/1.0\r\n\r\n", host="::1").startswith(b"HTTP/1.0 200 OK")
     with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as c:
         c.settimeout(5)
         c.sendto(b"six", ("::1", served.ports[1]))
@@ -93,10 +91,7 @@ def test_bind_conflict_exits_one_with_one_line(paths):
         port = holder.getsockname()[1]
         done = run(paths.serve, "tcp://127.0.0.1:0", f"tcp://127.0.0.1:{port}")
     assert done.returncode == 1
-    assert (
-        done.stderr
-        == f"serve: cannot bind tcp://127.0.0.1:{port}: [Errno 98] Address already in use\n"
-    )
+    assert done.stderr == f"serve: cannot bind tcp://127.0.0.1:{port}: [Errno 98] Address already in use\n"
     assert "listening" not in done.stdout
 
 
@@ -118,10 +113,7 @@ def test_keep_going_serves_what_bound(paths, start_serve):
         served.proc.terminate()
         assert served.proc.wait(timeout=10) == 0
         err = served.proc.stderr.read().decode()
-        assert (
-            err
-            == f"serve: cannot bind tcp://127.0.0.1:{port}: [Errno 98] Address already in use\n"
-        )
+        assert err == f"serve: cannot bind tcp://127.0.0.1:{port}: [Errno 98] Address already in use\n"
 
         done = run(paths.serve, "--keep-going", f"tcp://127.0.0.1:{port}")
     assert done.returncode == 1 and "cannot bind" in done.stderr
@@ -191,9 +183,7 @@ def test_entry_idle_exits_zero_on_signal(paths, spawn, wait_handler, sig):
 def test_entry_unknown_command(paths):
     done = run(paths.entry, "frobnicate")
     assert done.returncode == 2
-    assert (
-        done.stderr.count("\n") == 1 and "unknown command 'frobnicate'" in done.stderr
-    )
+    assert done.stderr.count("\n") == 1 and "unknown command 'frobnicate'" in done.stderr
 
 
 def test_entry_no_command_and_help(paths):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -40,5 +41,7 @@ def to_request(batches: Sequence[Batch], netns: dict[str, str | None]) -> dict:
 
 
 def from_response(response: dict) -> dict[str, VantageOutcome]:
-    return {v["id"]: VantageOutcome(v["id"], v.get("error"), list(v.get("results") or []))
-            for v in response.get("vantages", [])}
+    return {
+        v["id"]: VantageOutcome(v["id"], v.get("error"), list(v.get("results") or []))
+        for v in response.get("vantages", [])
+    }

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ...errors import ProbeError
 from .. import agent
@@ -32,7 +32,7 @@ class SetnsLauncher:
     def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
         netns = {b.vantage: (f"/proc/{b.pid}/ns/net" if b.pid else None) for b in batches}
         request = to_request(batches, netns)
-        if self.in_process:   # every probe carries its own timeout, so this is bounded too
+        if self.in_process:  # every probe carries its own timeout, so this is bounded too
             response = agent.run_request(request)
             if response.get("error"):
                 raise ProbeError(f"the probe agent refused the request: {response['error']}")

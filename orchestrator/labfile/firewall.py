@@ -1,10 +1,10 @@
 """`x-looplab.firewall`: per-service iptables rules that looplab applies to the namespace.
 
-    x-looplab:
-      firewall:
-        app:
-          - {action: drop, proto: tcp, port: 62893, interface: lo}
-          - {action: reject, port: 62894}
+x-looplab:
+  firewall:
+    app:
+      - {action: drop, proto: tcp, port: 62893, interface: lo}
+      - {action: reject, port: 62894}
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from orchestrator.spec.model import FirewallRule
-from orchestrator.spec.yaml_lines import KeyPath, Reader
+from orchestrator.labfile.model import FirewallRule
+from orchestrator.labfile.yaml_lines import KeyPath, Reader
 
 _RULE_KEYS = ("action", "proto", "port", "chain", "interface")
 _INTERFACE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 
-def read_firewall(reader: Reader, value: Any, services: set[str]) -> tuple[FirewallRule, ...]:
+def parse_firewall_section(reader: Reader, value: Any, services: set[str]) -> tuple[FirewallRule, ...]:
     at: KeyPath = ("x-looplab", "firewall")
     rules: list[FirewallRule] = []
     for service, items in reader.mapping(at, value).items():

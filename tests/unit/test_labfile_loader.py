@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import LabFileError
-from orchestrator.spec import load_lab
-from orchestrator.spec.model import (
+from orchestrator.labfile import load_lab
+from orchestrator.labfile.model import (
     Healthcheck,
     Location,
     NetworkAttachment,
@@ -23,12 +23,8 @@ def write(tmp_path: Path, text: str, name: str = "lab.yml") -> Path:
     return path
 
 
-def load(
-    tmp_path: Path, text: str, warnings: list[str] | None = None, name: str = "lab.yml"
-):
-    return load_lab(
-        write(tmp_path, text, name), warnings.append if warnings is not None else None
-    )
+def load(tmp_path: Path, text: str, warnings: list[str] | None = None, name: str = "lab.yml"):
+    return load_lab(write(tmp_path, text, name), warnings.append if warnings is not None else None)
 
 
 def fails(tmp_path: Path, text: str, line: int | None, *fragments: str) -> LabFileError:
@@ -38,11 +34,7 @@ def fails(tmp_path: Path, text: str, line: int | None, *fragments: str) -> LabFi
     message = str(err)
     assert "\n" not in message
     assert err.line == line, message
-    where = (
-        f"{tmp_path / 'lab.yml'}:{line}: "
-        if line is not None
-        else f"{tmp_path / 'lab.yml'}: "
-    )
+    where = f"{tmp_path / 'lab.yml'}:{line}: " if line is not None else f"{tmp_path / 'lab.yml'}: "
     assert message.startswith(where), message
     for fragment in fragments:
         assert fragment in message, message
@@ -86,9 +78,7 @@ def test_seed_lab_from_design(tmp_path: Path) -> None:
         ("peer", "app:62893", "closed", "tcp"),
     ]
     assert [e.location.line for e in lab.expectations] == [16, 17]
-    assert [(l.kind, l.address, l.port) for l in lab.listeners] == [
-        ("tcp", "127.0.0.1", 62893)
-    ]
+    assert [(x.kind, x.address, x.port) for x in lab.listeners] == [("tcp", "127.0.0.1", 62893)]
 
 
 # --- reading the file -------------------------------------------------------------------
@@ -106,9 +96,7 @@ def test_directory_is_unreadable(tmp_path: Path) -> None:
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
-    fails(
-        tmp_path, "services:\n  app:\n    image: x\n   bad: [\n", 4, "YAML syntax error"
-    )
+    fails(tmp_path, "services:\n  app:\n    image: x\n   bad: [\n", 4, "YAML syntax error")
 
 
 def test_yaml_unclosed_flow_sequence(tmp_path: Path) -> None:
@@ -126,9 +114,7 @@ def test_tab_indentation(tmp_path: Path) -> None:
 
 
 def test_two_documents(tmp_path: Path) -> None:
-    fails(
-        tmp_path, "services: {a: {image: x}}\n---\nservices: {}\n", 2, "single document"
-    )
+    fails(tmp_path, "services: {a: {image: x}}\n---\nservices: {}\n", 2, "single document")
 
 
 def test_duplicate_key(tmp_path: Path) -> None:
@@ -198,9 +184,7 @@ def test_name_is_sanitised_with_a_warning(tmp_path: Path) -> None:
     warnings: list[str] = []
     lab = load(tmp_path, "name: Loop Lab!\nservices: {a: {image: x}}\n", warnings)
     assert lab.name == "loop-lab"
-    assert warnings == [
-        f"{tmp_path / 'lab.yml'}:1: name: lab name 'Loop Lab!' used as 'loop-lab'"
-    ]
+    assert warnings == [f"{tmp_path / 'lab.yml'}:1: name: lab name 'Loop Lab!' used as 'loop-lab'"]
 
 
 def test_name_that_cannot_be_sanitised(tmp_path: Path) -> None:
@@ -311,16 +295,12 @@ def test_full_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_string_healthcheck_is_cmd_shell(tmp_path: Path) -> None:
-    lab = load(
-        tmp_path, "services:\n  a:\n    image: x\n    healthcheck: {test: 'true'}\n"
-    )
+    lab = load(tmp_path, "services:\n  a:\n    image: x\n    healthcheck: {test: 'true'}\n")
     assert lab.service("a").healthcheck == Healthcheck(("CMD-SHELL", "true"))
 
 
 def test_disabled_healthcheck(tmp_path: Path) -> None:
-    lab = load(
-        tmp_path, "services:\n  a:\n    image: x\n    healthcheck: {disable: true}\n"
-    )
+    lab = load(tmp_path, "services:\n  a:\n    image: x\n    healthcheck: {disable: true}\n")
     assert lab.service("a").healthcheck == Healthcheck(("NONE",))
 
 
@@ -344,9 +324,7 @@ def test_healthcheck_list_must_start_with_cmd(tmp_path: Path) -> None:
 
 
 def test_depends_on_list_and_unknown(tmp_path: Path) -> None:
-    lab = load(
-        tmp_path, "services:\n  a: {image: x}\n  b: {image: x, depends_on: [a]}\n"
-    )
+    lab = load(tmp_path, "services:\n  a: {image: x}\n  b: {image: x, depends_on: [a]}\n")
     assert lab.service("b").depends_on == ("a",)
     fails(
         tmp_path,
@@ -431,9 +409,7 @@ def test_hostname_says_why(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["-a", "a b", "_x"])
 def test_unsafe_service_name(tmp_path: Path, name: str) -> None:
-    fails(
-        tmp_path, f"services:\n  '{name}':\n    image: x\n", 2, "invalid service name"
-    )
+    fails(tmp_path, f"services:\n  '{name}':\n    image: x\n", 2, "invalid service name")
 
 
 def test_service_named_host_is_reserved(tmp_path: Path) -> None:
@@ -464,9 +440,7 @@ def test_default_network_added_only_when_used(tmp_path: Path) -> None:
 
 
 def test_declared_default_network_is_used(tmp_path: Path) -> None:
-    lab = load(
-        tmp_path, "services:\n  a: {image: x}\nnetworks:\n  default: {internal: true}\n"
-    )
+    lab = load(tmp_path, "services:\n  a: {image: x}\nnetworks:\n  default: {internal: true}\n")
     assert [(n.name, n.internal) for n in lab.networks] == [("default", True)]
 
 
@@ -489,7 +463,9 @@ def test_undeclared_network_in_mapping(tmp_path: Path) -> None:
 
 
 def test_attachment_ipv4_address_rejected(tmp_path: Path) -> None:
-    text = "services:\n  a:\n    image: x\n    networks:\n      lan:\n        ipv4_address: 10.0.0.2\nnetworks:\n  lan:\n"
+    text = (
+        "services:\n  a:\n    image: x\n    networks:\n      lan:\n        ipv4_address: 10.0.0.2\nnetworks:\n  lan:\n"
+    )
     fails(tmp_path, text, 6, "unsupported key 'ipv4_address'")
 
 
@@ -500,9 +476,7 @@ def test_labels_on_network_warn(tmp_path: Path) -> None:
         "services:\n  a: {image: x}\nnetworks:\n  lan:\n    labels: {a: b}\n    driver: bridge\n",
         warnings,
     )
-    assert warnings == [
-        f"{tmp_path / 'lab.yml'}:5: networks.lan.labels: ignored by looplab"
-    ]
+    assert warnings == [f"{tmp_path / 'lab.yml'}:5: networks.lan.labels: ignored by looplab"]
 
 
 @pytest.mark.parametrize(
@@ -543,9 +517,7 @@ def test_network_internal_must_be_bool(tmp_path: Path) -> None:
 
 
 def test_network_named_outside_is_reserved(tmp_path: Path) -> None:
-    fails(
-        tmp_path, "services:\n  a: {image: x}\nnetworks:\n  outside:\n", 4, "reserved"
-    )
+    fails(tmp_path, "services:\n  a: {image: x}\nnetworks:\n  outside:\n", 4, "reserved")
 
 
 # --- network_mode -------------------------------------------------------------------------
@@ -698,11 +670,7 @@ def test_ports_must_be_a_list(tmp_path: Path) -> None:
 
 
 def test_network_mode_cycle(tmp_path: Path) -> None:
-    text = (
-        "services:\n"
-        "  a: {image: x, network_mode: 'service:b'}\n"
-        "  b: {image: x, network_mode: 'service:a'}\n"
-    )
+    text = "services:\n  a: {image: x, network_mode: 'service:b'}\n  b: {image: x, network_mode: 'service:a'}\n"
     fails(tmp_path, text, 2, "dependency cycle: a -> b -> a")
 
 

@@ -18,8 +18,8 @@ from typing import Any, NoReturn
 import yaml
 
 from orchestrator.errors import LabFileError
-from orchestrator.spec.durations import parse_duration
-from orchestrator.spec.model import Location
+from orchestrator.labfile.durations import parse_duration
+from orchestrator.labfile.model import Location
 
 Key = str | int
 KeyPath = tuple[Key, ...]
@@ -111,11 +111,7 @@ def _describe(exc: yaml.MarkedYAMLError) -> str:
     parts = []
     if exc.context:
         where = exc.context_mark
-        same = (
-            where is None
-            or exc.problem_mark is None
-            or where.line == exc.problem_mark.line
-        )
+        same = where is None or exc.problem_mark is None or where.line == exc.problem_mark.line
         parts.append(exc.context if same else f"{exc.context} (line {where.line + 1})")
     if exc.problem:
         parts.append(exc.problem)
@@ -148,9 +144,7 @@ class _Builder:
             self.raw[path] = node.value
             return self.loader.construct_object(node)
         if node.tag not in _COLLECTION_TAGS:
-            raise YamlLinesError(
-                f"unsupported YAML tag {node.tag!r}", node.start_mark.line + 1
-            )
+            raise YamlLinesError(f"unsupported YAML tag {node.tag!r}", node.start_mark.line + 1)
         if id(node) in self.active:
             raise YamlLinesError("recursive YAML alias", node.start_mark.line + 1)
         self.active.add(id(node))
@@ -174,9 +168,7 @@ class _Builder:
             if key_node.tag == _MERGE_TAG:
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                raise YamlLinesError(
-                    "mapping keys must be plain scalars", key_node.start_mark.line + 1
-                )
+                raise YamlLinesError("mapping keys must be plain scalars", key_node.start_mark.line + 1)
             line = key_node.start_mark.line + 1
             if key_node.value in seen:
                 shown = format_path(path + (key_node.value,))
@@ -185,15 +177,11 @@ class _Builder:
                     line,
                 )
             seen[key_node.value] = line
-        self.loader.flatten_mapping(
-            node
-        )  # expands `<<: *anchor` merges; own keys come last
+        self.loader.flatten_mapping(node)  # expands `<<: *anchor` merges; own keys come last
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise YamlLinesError(
-                    "mapping keys must be plain scalars", key_node.start_mark.line + 1
-                )
+                raise YamlLinesError("mapping keys must be plain scalars", key_node.start_mark.line + 1)
             key = key_node.value
             self.lines[path + (key,)] = key_node.start_mark.line + 1
             out[key] = self.build(value_node, path + (key,))
@@ -203,9 +191,7 @@ class _Builder:
 class Reader:
     """Typed access to a Document; every mismatch raises LabFileError with file:line and key path."""
 
-    reasons: Mapping[
-        str, str
-    ] = {}  # why a key is unsupported, shown after "unsupported key 'k'"
+    reasons: Mapping[str, str] = {}  # why a key is unsupported, shown after "unsupported key 'k'"
 
     def __init__(self, path: str, doc: Document, warn: Warn) -> None:
         self.path = path
@@ -246,10 +232,7 @@ class Reader:
         return text if text is not None else str(value)
 
     def strings(self, at: KeyPath, value: Any) -> tuple[str, ...]:
-        return tuple(
-            self.string(at + (i,), item)
-            for i, item in enumerate(self.sequence(at, value))
-        )
+        return tuple(self.string(at + (i,), item) for i, item in enumerate(self.sequence(at, value)))
 
     def boolean(self, at: KeyPath, value: Any) -> bool:
         if not isinstance(value, bool):

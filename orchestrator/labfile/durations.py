@@ -22,14 +22,12 @@ _HINT = "expected seconds or a duration like 500ms, 1.5s, 2m"
 def parse_duration(value: object) -> float:
     """Seconds as a float; raise ValueError with a readable reason for anything else."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"invalid duration {value!r} ({_HINT})")  # noqa: TRY004 - one error type for callers
+        raise ValueError(f"invalid duration {value!r} ({_HINT})")
     if isinstance(value, str):
         text = value.strip()
         if not _WHOLE.fullmatch(text):
             raise ValueError(f"invalid duration {value!r} ({_HINT})")
-        seconds = sum(
-            float(number) * _UNITS[unit] for number, unit in _PARTS.findall(text)
-        )
+        seconds = sum(float(number) * _UNITS[unit] for number, unit in _PARTS.findall(text))
     else:
         seconds = float(value)
     if not math.isfinite(seconds):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.spec.yaml_lines import YamlLinesError, format_path, parse_yaml
+from orchestrator.labfile.yaml_lines import YamlLinesError, format_path, parse_yaml
 
 
 def test_lines_of_keys_and_items() -> None:

@@ -1,6 +1,6 @@
 """Lab files: a Compose file plus `x-looplab`, read into the frozen model with file:line errors."""
 
-from orchestrator.spec.listeners import parse_listener_url
-from orchestrator.spec.loader import load_lab
+from orchestrator.labfile.listeners import parse_listener_url
+from orchestrator.labfile.loader import load_lab
 
 __all__ = ["load_lab", "parse_listener_url"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.spec import parse_listener_url
-from orchestrator.spec.listeners import is_toolbox_image, serve_urls
-from orchestrator.spec.model import Listener
+from orchestrator.labfile import parse_listener_url
+from orchestrator.labfile.listeners import is_toolbox_image, serve_urls
+from orchestrator.labfile.model import Listener
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ from types import MappingProxyType
 from typing import Any, cast
 
 from orchestrator.errors import LabFileError
-from orchestrator.spec.firewall import read_firewall
-from orchestrator.spec.listeners import (
+from orchestrator.labfile.firewall import parse_firewall_section
+from orchestrator.labfile.listeners import (
     DEFAULT_HOST_IP,
     is_ip,
     is_toolbox_image,
@@ -28,7 +28,7 @@ from orchestrator.spec.listeners import (
     parse_port_short,
     serve_urls,
 )
-from orchestrator.spec.model import (
+from orchestrator.labfile.model import (
     STATES,
     Expectation,
     Healthcheck,
@@ -42,7 +42,7 @@ from orchestrator.spec.model import (
     Service,
     State,
 )
-from orchestrator.spec.yaml_lines import (
+from orchestrator.labfile.yaml_lines import (
     Document,
     KeyPath,
     Reader,
@@ -89,7 +89,7 @@ def load_lab(path: str | os.PathLike[str], warn: Warn | None = None) -> Lab:
     """Load and validate a lab file. Raises LabFileError (file:line: key: reason) on any problem.
 
     Unlike Compose, a published port whose host IP is omitted binds to 127.0.0.1, not to
-    every interface (DESIGN.md, Safety): `"8080:80"` means `"127.0.0.1:8080:80"`.
+    every interface (docs/ARCHITECTURE.md, Safety): `"8080:80"` means `"127.0.0.1:8080:80"`.
     """
     shown = str(path)
     try:
@@ -97,9 +97,7 @@ def load_lab(path: str | os.PathLike[str], warn: Warn | None = None) -> Lab:
     except FileNotFoundError:
         raise LabFileError("no such file", path=shown) from None
     except UnicodeDecodeError as exc:
-        raise LabFileError(
-            f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=shown
-        ) from None
+        raise LabFileError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=shown) from None
     except OSError as exc:
         raise LabFileError(f"cannot read: {exc.strerror or exc}", path=shown) from None
     try:
@@ -117,9 +115,7 @@ class _LabReader(Reader):
     def lab(self, stem: str) -> Lab:
         top = self.doc.data
         if top is None:
-            self.fail(
-                (), "the file is empty (expected a Compose mapping with `services`)"
-            )
+            self.fail((), "the file is empty (expected a Compose mapping with `services`)")
         if not isinstance(top, dict):
             self.fail((), f"the top level must be a mapping, got {kind_of(top)}")
         for key in top:
@@ -129,23 +125,16 @@ class _LabReader(Reader):
                 reason = _REASONS.get(key)
                 self.fail(
                     (key,),
-                    f"unsupported top-level key {key!r}"
-                    + (f" ({reason})" if reason else ""),
+                    f"unsupported top-level key {key!r}" + (f" ({reason})" if reason else ""),
                 )
         if "services" not in top:
             self.fail((), "missing top-level key 'services'")
         name = self._name(top, stem)
         networks = self._networks(self.mapping(("networks",), top.get("networks")))
-        services = _ServicesReader(self.path, self.doc, self._warn, networks).read(
-            top["services"]
-        )
-        on_default = [
-            s for s in services if any(a.network == DEFAULT_NETWORK for a in s.networks)
-        ]
+        services = _ServicesReader(self.path, self.doc, self._warn, networks).read(top["services"])
+        on_default = [s for s in services if any(a.network == DEFAULT_NETWORK for a in s.networks)]
         if on_default and DEFAULT_NETWORK not in networks:  # Compose adds it implicitly
-            networks[DEFAULT_NETWORK] = Network(
-                DEFAULT_NETWORK, location=on_default[0].location
-            )
+            networks[DEFAULT_NETWORK] = Network(DEFAULT_NETWORK, location=on_default[0].location)
         xl = self.mapping(("x-looplab",), top.get("x-looplab"))
         self.keys(("x-looplab",), xl, ("probe", "expect", "listeners", "firewall"))
         services = self._with_listeners(services, xl.get("listeners"))
@@ -157,7 +146,7 @@ class _LabReader(Reader):
             networks=tuple(networks.values()),
             expectations=expectations,
             probe=self._probe(xl.get("probe")),
-            firewall=read_firewall(self, xl.get("firewall"), {s.name for s in services}),
+            firewall=parse_firewall_section(self, xl.get("firewall"), {s.name for s in services}),
         )
 
     def _name(self, top: dict[str, Any], stem: str) -> str:
@@ -192,19 +181,12 @@ class _LabReader(Reader):
                 )
             conf = self.mapping(at, value)
             self.keys(at, conf, _NETWORK_KEYS, ("labels",))
-            if (
-                "driver" in conf
-                and self.string(at + ("driver",), conf["driver"]) != "bridge"
-            ):
+            if "driver" in conf and self.string(at + ("driver",), conf["driver"]) != "bridge":
                 self.fail(
                     at + ("driver",),
                     f"driver {conf['driver']!r} is not supported (only 'bridge')",
                 )
-            internal = (
-                self.boolean(at + ("internal",), conf["internal"])
-                if "internal" in conf
-                else False
-            )
+            internal = self.boolean(at + ("internal",), conf["internal"]) if "internal" in conf else False
             networks[name] = Network(name, internal=internal, location=self.loc(at))
         return networks
 
@@ -217,13 +199,9 @@ class _LabReader(Reader):
             timeout_s=self.duration(at + ("timeout",), conf["timeout"], positive=True)
             if "timeout" in conf
             else base.timeout_s,
-            grace_s=self.duration(at + ("grace",), conf["grace"])
-            if "grace" in conf
-            else base.grace_s,
+            grace_s=self.duration(at + ("grace",), conf["grace"]) if "grace" in conf else base.grace_s,
             ready_timeout_s=(
-                self.duration(
-                    at + ("ready_timeout",), conf["ready_timeout"], positive=True
-                )
+                self.duration(at + ("ready_timeout",), conf["ready_timeout"], positive=True)
                 if "ready_timeout" in conf
                 else base.ready_timeout_s
             ),
@@ -242,15 +220,9 @@ class _LabReader(Reader):
         for svc in services:
             found: list[Listener] = list(self._inferred(svc))
             urls = explicit.get(svc.name)
-            items = (
-                [urls]
-                if isinstance(urls, str)
-                else self.sequence(at + (svc.name,), urls)
-            )
+            items = [urls] if isinstance(urls, str) else self.sequence(at + (svc.name,), urls)
             for i, url in enumerate(items):
-                where = (
-                    at + (svc.name,) if isinstance(urls, str) else at + (svc.name, i)
-                )
+                where = at + (svc.name,) if isinstance(urls, str) else at + (svc.name, i)
                 found.append(self._listener(where, svc.name, self.string(where, url)))
             out.append(replace(svc, listeners=tuple(dict.fromkeys(found))))
         return out
@@ -289,14 +261,8 @@ class _LabReader(Reader):
                 names,
                 networks,
             )
-            target = self._target(
-                here + ("to",), self.string(here + ("to",), entry["to"]), names
-            )
-            proto = (
-                self.string(here + ("proto",), entry["proto"])
-                if "proto" in entry
-                else "tcp"
-            )
+            target = self._target(here + ("to",), self.string(here + ("to",), entry["to"]), names)
+            proto = self.string(here + ("proto",), entry["proto"]) if "proto" in entry else "tcp"
             if proto not in ("tcp", "udp"):
                 self.fail(
                     here + ("proto",),
@@ -308,12 +274,8 @@ class _LabReader(Reader):
                     here + ("state",),
                     f"unknown state {state!r} (one of {', '.join(STATES)})",
                 )
-            if (state == "reset" and proto == "udp") or (
-                state == "open|filtered" and proto == "tcp"
-            ):
-                self.fail(
-                    here + ("state",), f"state {state!r} does not apply to {proto}"
-                )
+            if (state == "reset" and proto == "udp") or (state == "open|filtered" and proto == "tcp"):
+                self.fail(here + ("state",), f"state {state!r} does not apply to {proto}")
             seen = (vantage, target, proto)
             if seen in first_line:
                 self.fail(
@@ -364,12 +326,8 @@ class _LabReader(Reader):
         except ValueError as exc:
             self.fail(at, f"target {text!r}: {exc}")
         if host.startswith("["):
-            if host != "[::1]" and not is_v6_loopback(
-                host[1:-1] if host.endswith("]") else ""
-            ):
-                self.fail(
-                    at, f"target {text!r}: only [::1] may be dialled as an IPv6 literal"
-                )
+            if host != "[::1]" and not is_v6_loopback(host[1:-1] if host.endswith("]") else ""):
+                self.fail(at, f"target {text!r}: only [::1] may be dialled as an IPv6 literal")
             return f"[::1]:{port}"
         if host in ("127.0.0.1", "host", "localhost") or host in services:
             return f"{host}:{port}"
@@ -386,9 +344,7 @@ class _ServicesReader(Reader):
 
     reasons = _REASONS
 
-    def __init__(
-        self, path: str, doc: Document, warn: Warn, networks: Mapping[str, Network]
-    ) -> None:
+    def __init__(self, path: str, doc: Document, warn: Warn, networks: Mapping[str, Network]) -> None:
         super().__init__(path, doc, warn)
         self.networks = networks
         self.names: tuple[str, ...] = ()
@@ -444,26 +400,20 @@ class _ServicesReader(Reader):
             image=self.string(at + ("image",), conf["image"]),
             command=self.command(at + ("command",), conf.get("command")),
             entrypoint=self.command(at + ("entrypoint",), conf.get("entrypoint")),
-            environment=MappingProxyType(
-                self._pairs(at + ("environment",), conf.get("environment"), env=True)
-            ),
+            environment=MappingProxyType(self._pairs(at + ("environment",), conf.get("environment"), env=True)),
             networks=networks,
             network_mode=network_mode,
             ports=ports,
             expose=tuple(
                 self._expose(at + ("expose", i), item)
-                for i, item in enumerate(
-                    self.sequence(at + ("expose",), conf.get("expose"))
-                )
+                for i, item in enumerate(self.sequence(at + ("expose",), conf.get("expose")))
             ),
             cap_add=self.strings(at + ("cap_add",), conf.get("cap_add")),
             healthcheck=self._healthcheck(at + ("healthcheck",), conf["healthcheck"])
             if "healthcheck" in conf
             else None,
             depends_on=self._depends_on(name, conf.get("depends_on")),
-            labels=MappingProxyType(
-                self._pairs(at + ("labels",), conf.get("labels"), env=False)
-            ),
+            labels=MappingProxyType(self._pairs(at + ("labels",), conf.get("labels"), env=False)),
             sysctls=MappingProxyType(self._sysctls(at + ("sysctls",), conf.get("sysctls"))),
             location=self.loc(at),
         )
@@ -501,10 +451,7 @@ class _ServicesReader(Reader):
         if isinstance(value, dict):
             items = [(at + (net,), net, conf) for net, conf in value.items()]
         else:
-            items = [
-                (at + (i,), self.string(at + (i,), net), None)
-                for i, net in enumerate(self.sequence(at, value))
-            ]
+            items = [(at + (i,), self.string(at + (i,), net), None) for i, net in enumerate(self.sequence(at, value))]
         out: dict[str, NetworkAttachment] = {}
         for where, net, conf in items:
             if net != DEFAULT_NETWORK and net not in self.networks:
@@ -516,9 +463,7 @@ class _ServicesReader(Reader):
                 self.fail(where, f"network {net!r} is listed twice")
             body = self.mapping(where, conf)
             self.keys(where, body, ("aliases",))
-            out[net] = NetworkAttachment(
-                net, self.strings(where + ("aliases",), body.get("aliases"))
-            )
+            out[net] = NetworkAttachment(net, self.strings(where + ("aliases",), body.get("aliases")))
         return tuple(out.values())
 
     def _port(self, at: KeyPath, value: Any) -> PortPublish:
@@ -555,20 +500,12 @@ class _ServicesReader(Reader):
                 if "host_ip" in conf
                 else DEFAULT_HOST_IP
             )
-            proto = (
-                self.string(at + ("protocol",), conf["protocol"])
-                if "protocol" in conf
-                else "tcp"
-            )
+            proto = self.string(at + ("protocol",), conf["protocol"]) if "protocol" in conf else "tcp"
             if proto not in ("tcp", "udp"):
-                raise _At(
-                    "protocol", f"protocol {proto!r} is not supported (tcp or udp)"
-                )
+                raise _At("protocol", f"protocol {proto!r} is not supported (tcp or udp)")
         except _At as exc:
             self.fail(at + (exc.key,), exc.message)
-        return PortPublish(
-            host_ip, values.get("published"), values["target"], cast(Proto, proto)
-        )
+        return PortPublish(host_ip, values.get("published"), values["target"], cast(Proto, proto))
 
     def _expose(self, at: KeyPath, value: Any) -> int:
         text = self.string(at, value).strip()
@@ -602,9 +539,7 @@ class _ServicesReader(Reader):
                 out[key] = given
             elif not env:
                 out[key] = ""
-            elif (
-                key in os.environ
-            ):  # Compose semantics: `FOO` alone passes the caller's FOO through
+            elif key in os.environ:  # Compose semantics: `FOO` alone passes the caller's FOO through
                 out[key] = os.environ[key]
         return out
 
@@ -624,22 +559,14 @@ class _ServicesReader(Reader):
         if isinstance(raw, list):
             test = self.strings(at + ("test",), raw)
             if not test or test[0] not in _HEALTH_TEST_KINDS:
-                self.fail(
-                    at + ("test",), "a test list must start with CMD, CMD-SHELL or NONE"
-                )
+                self.fail(at + ("test",), "a test list must start with CMD, CMD-SHELL or NONE")
         elif raw is not None:
             test = ("CMD-SHELL", self.string(at + ("test",), raw))
         return Healthcheck(
             test=test,
-            interval_s=self.duration(at + ("interval",), conf["interval"])
-            if "interval" in conf
-            else None,
-            timeout_s=self.duration(at + ("timeout",), conf["timeout"])
-            if "timeout" in conf
-            else None,
-            retries=self.integer(at + ("retries",), conf["retries"])
-            if "retries" in conf
-            else None,
+            interval_s=self.duration(at + ("interval",), conf["interval"]) if "interval" in conf else None,
+            timeout_s=self.duration(at + ("timeout",), conf["timeout"]) if "timeout" in conf else None,
+            retries=self.integer(at + ("retries",), conf["retries"]) if "retries" in conf else None,
         )
 
     def _depends_on(self, name: str, value: Any) -> tuple[str, ...]:
@@ -649,20 +576,13 @@ class _ServicesReader(Reader):
             for where, dep in items:
                 conf = self.mapping(where, value[dep])
                 self.keys(where, conf, ("condition",), ("restart", "required"))
-                if (
-                    "condition" in conf
-                    and self.string(where + ("condition",), conf["condition"])
-                    not in _CONDITIONS
-                ):
+                if "condition" in conf and self.string(where + ("condition",), conf["condition"]) not in _CONDITIONS:
                     self.fail(
                         where + ("condition",),
                         f"unknown condition {conf['condition']!r} (one of {', '.join(_CONDITIONS)})",
                     )
         else:
-            items = [
-                (at + (i,), self.string(at + (i,), dep))
-                for i, dep in enumerate(self.sequence(at, value))
-            ]
+            items = [(at + (i,), self.string(at + (i,), dep)) for i, dep in enumerate(self.sequence(at, value))]
         for where, dep in items:
             if dep == name:
                 self.fail(where, "a service cannot depend on itself")
@@ -673,8 +593,7 @@ class _ServicesReader(Reader):
     def _check_cycles(self, services: list[Service]) -> None:
         """Reject cycles in depends_on and network_mode: service:X (the lab could never start)."""
         edges = {
-            s.name: set(s.depends_on)
-            | ({s.shares_namespace_with} if s.shares_namespace_with else set())
+            s.name: set(s.depends_on) | ({s.shares_namespace_with} if s.shares_namespace_with else set())
             for s in services
         }
         done: set[str] = set()

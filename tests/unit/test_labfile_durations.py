@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.spec.durations import parse_duration
+from orchestrator.labfile.durations import parse_duration
 
 
 @pytest.mark.parametrize(

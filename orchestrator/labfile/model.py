@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 Proto = Literal["tcp", "udp"]
 ListenerKind = Literal["tcp", "udp", "http"]
@@ -41,8 +42,8 @@ class Listener:
     kind: ListenerKind
     address: str
     port: int
-    discovered: bool = False          # found in the socket inventory, not declared by the lab
-    process: str | None = None        # "pid 17 python3 ..." for discovered listeners
+    discovered: bool = False  # found in the socket inventory, not declared by the lab
+    process: str | None = None  # "pid 17 python3 ..." for discovered listeners
 
     @property
     def proto(self) -> Proto:
@@ -170,7 +171,7 @@ class ProbeSettings:
     timeout_s: float = 1.0
     grace_s: float = 0.1
     ready_timeout_s: float = 30.0
-    icmp: bool = False        # add a ping cell from every vantage to every service
+    icmp: bool = False  # add a ping cell from every vantage to every service
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import LabFileError
-from orchestrator.spec import load_lab
-from orchestrator.spec.model import Listener, ProbeSettings
+from orchestrator.labfile import load_lab
+from orchestrator.labfile.model import Listener, ProbeSettings
 
 BASE = """
 services:
@@ -27,15 +27,11 @@ networks:
 
 def load(tmp_path: Path, xlooplab: str, base: str = BASE):
     path = tmp_path / "lab.yml"
-    path.write_text(
-        textwrap.dedent(base).lstrip("\n") + textwrap.dedent(xlooplab).lstrip("\n")
-    )
+    path.write_text(textwrap.dedent(base).lstrip("\n") + textwrap.dedent(xlooplab).lstrip("\n"))
     return load_lab(path)
 
 
-def fails(
-    tmp_path: Path, xlooplab: str, line: int, *fragments: str, base: str = BASE
-) -> LabFileError:
+def fails(tmp_path: Path, xlooplab: str, line: int, *fragments: str, base: str = BASE) -> LabFileError:
     with pytest.raises(LabFileError) as info:
         load(tmp_path, xlooplab, base)
     message = str(info.value)
@@ -64,9 +60,7 @@ def test_probe_defaults(tmp_path: Path) -> None:
 
 
 def test_probe_durations(tmp_path: Path) -> None:
-    lab = load(
-        tmp_path, "x-looplab:\n  probe: {timeout: 500ms, grace: 0, ready_timeout: 2m}\n"
-    )
+    lab = load(tmp_path, "x-looplab:\n  probe: {timeout: 500ms, grace: 0, ready_timeout: 2m}\n")
     assert lab.probe == ProbeSettings(timeout_s=0.5, grace_s=0.0, ready_timeout_s=120.0)
     lab = load(tmp_path, "x-looplab:\n  probe: {timeout: 1.5, grace: 1.5s}\n")
     assert lab.probe == ProbeSettings(timeout_s=1.5, grace_s=1.5)
@@ -112,14 +106,9 @@ def test_expect_forms(tmp_path: Path) -> None:
             - {from: "@lan", to: "app:53", state: "open|filtered", proto: udp}
             - {from: "@default", to: "app:053", state: unreachable}
         """,
-        base=BASE.replace(
-            "networks:\n  lan:\n", "  other:\n    image: x\nnetworks:\n  lan:\n"
-        ),
+        base=BASE.replace("networks:\n  lan:\n", "  other:\n    image: x\nnetworks:\n  lan:\n"),
     )
-    got = [
-        (e.vantage, e.target, e.state, e.proto, e.location.line)
-        for e in lab.expectations
-    ]
+    got = [(e.vantage, e.target, e.state, e.proto, e.location.line) for e in lab.expectations]
     assert got == [
         ("app", "127.0.0.1:62893", "open", "tcp", 15),
         ("app", "[::1]:62893", "closed", "tcp", 16),
@@ -242,9 +231,7 @@ def test_listeners_for_unknown_service(tmp_path: Path) -> None:
 
 def test_bad_explicit_listener(tmp_path: Path) -> None:
     text = "x-looplab:\n  listeners:\n    app:\n      - tcp://127.0.0.1:1\n      - tcp://127.0.0.1:99999\n"
-    fails(
-        tmp_path, text, 15, "x-looplab.listeners.app[1]", "port 99999 is out of range"
-    )
+    fails(tmp_path, text, 15, "x-looplab.listeners.app[1]", "port 99999 is out of range")
 
 
 def test_default_network_vantage_needs_the_default_network(tmp_path: Path) -> None:

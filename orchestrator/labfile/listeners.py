@@ -13,14 +13,12 @@ import re
 from collections.abc import Sequence
 from typing import cast
 
-from orchestrator.spec.model import Listener, ListenerKind, PortPublish, Proto
+from orchestrator.labfile.model import Listener, ListenerKind, PortPublish, Proto
 
 SCHEMES = ("tcp", "udp", "http")
-DEFAULT_HOST_IP = "127.0.0.1"  # published ports default to loopback (DESIGN.md, Safety)
+DEFAULT_HOST_IP = "127.0.0.1"  # published ports default to loopback (docs/ARCHITECTURE.md, Safety)
 TOOLBOX_REPOSITORY = "looplab/toolbox"
-_URL = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<host>\[[^\]]*\]|[^/\[\]]*?)(?::(?P<port>[^:/\[\]]*))?/?"
-)
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<host>\[[^\]]*\]|[^/\[\]]*?)(?::(?P<port>[^:/\[\]]*))?/?")
 
 
 def parse_port(text: str) -> int:
@@ -38,20 +36,14 @@ def parse_listener_url(service: str, url: str) -> Listener:
     """`tcp|udp|http://ADDRESS:PORT` -> Listener; the address must be an IP literal (IPv6 in brackets)."""
     match = _URL.fullmatch(url.strip())
     if match is None:
-        raise ValueError(
-            f"malformed listener URL {url!r} (expected e.g. tcp://127.0.0.1:8080)"
-        )
+        raise ValueError(f"malformed listener URL {url!r} (expected e.g. tcp://127.0.0.1:8080)")
     scheme = match["scheme"].lower()
     if scheme not in SCHEMES:
-        raise ValueError(
-            f"listener URL {url!r}: scheme {scheme!r} is not one of tcp, udp, http"
-        )
+        raise ValueError(f"listener URL {url!r}: scheme {scheme!r} is not one of tcp, udp, http")
     host = match["host"]
     if match["port"] is None:
         if host.count(":") > 1:
-            raise ValueError(
-                f"listener URL {url!r}: an IPv6 address must be in brackets, e.g. tcp://[::1]:8080"
-            )
+            raise ValueError(f"listener URL {url!r}: an IPv6 address must be in brackets, e.g. tcp://[::1]:8080")
         raise ValueError(f"listener URL {url!r}: missing port")
     address = _address(url, host)
     try:
@@ -67,15 +59,9 @@ def _address(url: str, host: str) -> str:
     try:
         ip = ipaddress.ip_address(literal)
     except ValueError:
-        raise ValueError(
-            f"listener URL {url!r}: host {literal!r} is not an IP address"
-        ) from None
+        raise ValueError(f"listener URL {url!r}: host {literal!r} is not an IP address") from None
     if bracketed != (ip.version == 6):
-        hint = (
-            "an IPv6 address must be in brackets"
-            if ip.version == 6
-            else "only IPv6 addresses take brackets"
-        )
+        hint = "an IPv6 address must be in brackets" if ip.version == 6 else "only IPv6 addresses take brackets"
         raise ValueError(f"listener URL {url!r}: {hint}")
     return str(ip)
 
@@ -94,17 +80,13 @@ def serve_urls(command: Sequence[str]) -> list[tuple[int, str]]:
     """(index, word) of each URL-like argument of a `serve ...` command; [] if it is not `serve`."""
     if not command or command[0] != "serve":
         return []
-    return [
-        (i, word)
-        for i, word in enumerate(command)
-        if i and not word.startswith("-") and "://" in word
-    ]
+    return [(i, word) for i, word in enumerate(command) if i and not word.startswith("-") and "://" in word]
 
 
 def parse_port_short(spec: str) -> PortPublish:
     """Compose short port syntax: P, H:C, IP:H:C, IP::C, [IPv6]:H:C, each optionally /tcp or /udp.
 
-    Unlike Compose, an omitted host IP means 127.0.0.1 (DESIGN.md, Safety); a lone `P` publishes
+    Unlike Compose, an omitted host IP means 127.0.0.1 (docs/ARCHITECTURE.md, Safety); a lone `P` publishes
     container port P on a host port the engine picks.
     """
     text, _, proto = spec.strip().partition("/")
@@ -114,23 +96,17 @@ def parse_port_short(spec: str) -> PortPublish:
     if text.startswith("["):
         end = text.find("]")
         if end < 0 or text[end + 1 : end + 2] != ":":
-            raise ValueError(
-                f"malformed port {spec!r} (expected [IPv6]:HOST:CONTAINER)"
-            )
+            raise ValueError(f"malformed port {spec!r} (expected [IPv6]:HOST:CONTAINER)")
         host_ip, parts = text[1:end], text[end + 2 :].split(":")
         if len(parts) != 2:
-            raise ValueError(
-                f"malformed port {spec!r} (expected [IPv6]:HOST:CONTAINER)"
-            )
+            raise ValueError(f"malformed port {spec!r} (expected [IPv6]:HOST:CONTAINER)")
         if ipaddress.ip_address(_ip_or_raise(host_ip)).version != 6:
             raise ValueError(f"only IPv6 host IPs take brackets in {spec!r}")
         host, container = parts
     else:
         parts = text.split(":")
         if len(parts) > 3:
-            raise ValueError(
-                f"malformed port {spec!r} (an IPv6 host IP must be in brackets, e.g. [::1]:8080:80)"
-            )
+            raise ValueError(f"malformed port {spec!r} (an IPv6 host IP must be in brackets, e.g. [::1]:8080:80)")
         if len(parts) == 3:
             host_ip = parts[0]
             if not host_ip:
