@@ -119,8 +119,8 @@ def loadavg() -> list[float]:
 
 # -- the toolbox image, checked (and rebuilt if its sources changed) in a child process --------
 _ENSURE = (
-    "from orchestrator.runtime.engine import connect; "
-    "from orchestrator.runtime.toolbox_image import ensure_toolbox; "
+    "from orchestrator.runtime.docker.engine import connect; "
+    "from orchestrator.runtime.docker.toolbox_image import ensure_toolbox; "
     "print(int(ensure_toolbox(connect()).built))"
 )
 

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> dict:
                 "naive": naive(started, cells, http, args.sample, args.seed),
             }
         finally:
-            started.runner.teardown()
+            started.handle.teardown()
     all_s = result["all_kinds"]["seconds"]["median"]
     naive_total = sum(v["per_probe_s"]["median"] * kinds.get(k, 0) for k, v in result["naive"].items())
     result["naive_extrapolated_s"] = naive_total

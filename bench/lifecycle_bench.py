@@ -5,7 +5,7 @@
 One generated lab (N toolbox services, 3 TCP listeners each, one network, no `name:`):
 
 - looplab: `orchestrator.session.up(path, RunOptions())` (returns once every declared
-  listener is seen listening in its namespace), then `started.runner.teardown()`;
+  listener is seen listening in its namespace), then `started.handle.teardown()`;
 - docker-compose 1.29: `docker-compose -p <unique> -f FILE up -d`, then wait until every
   listener is listening, then `docker-compose -p <unique> -f FILE down -t 0`.
 
@@ -45,8 +45,9 @@ import docker
 
 from orchestrator import session
 from orchestrator.probes.launchers import setns as setns_launcher
-from orchestrator.runtime import lifecycle
-from orchestrator.runtime.engine import connect
+from orchestrator.runtime import docker as docker_runtime
+from orchestrator.runtime.docker import lifecycle, removal
+from orchestrator.runtime.docker.engine import connect
 
 BASE_PORT = 43000
 POLL_S = 0.01
@@ -123,16 +124,16 @@ class StageClock:
 
 def instrument() -> StageClock:
     clock = StageClock()
+    for attr, stage in (("load_lab", "load"), ("wait_ready", "readiness")):
+        clock.wrap(session, attr, stage)
     for attr, stage in (
-        ("load_lab", "load"),
         ("connect", "connect"),
         ("engine_info", "engine_info"),
         ("check_images", "check_images"),
         ("check_host_ports", "check_ports"),
-        ("wait_ready", "readiness"),
     ):
-        clock.wrap(session, attr, stage)
-    original_ensure = session.ensure_toolbox
+        clock.wrap(docker_runtime, attr, stage)
+    original_ensure = docker_runtime.ensure_toolbox
 
     def ensure(*a, **kw):
         t0 = time.perf_counter()
@@ -142,18 +143,18 @@ def instrument() -> StageClock:
             clock.rebuilt = clock.rebuilt or bool(getattr(out, "built", False))
         return out
 
-    session.ensure_toolbox = ensure
+    docker_runtime.ensure_toolbox = ensure
     runner = lifecycle.LabRunner
     for attr, stage in (
         ("start", "start"),
         ("_create_network", "network"),
         ("_start_service", "container"),
         ("_start_observer", "container"),
-        ("_inspect", "inspect"),
+        ("refresh", "inspect"),
     ):
         clock.wrap(runner, attr, stage)
-    clock.wrap(lifecycle, "_remove_container", "rm_container")
-    clock.wrap(lifecycle, "_remove_network", "rm_network")
+    clock.wrap(removal, "_remove_container", "rm_container")
+    clock.wrap(removal, "_remove_network", "rm_network")
     clock.wrap(setns_launcher.SetnsLauncher, "run", "agent_run")
     api = docker.APIClient
     for attr, stage in (
@@ -177,7 +178,7 @@ def looplab_once(path: Path, clock: StageClock) -> dict:
     finally:
         if started is not None:
             td0 = time.perf_counter()
-            started.runner.teardown()
+            started.handle.teardown()
             t2 = time.perf_counter()
         clock.armed = False
     # containers phase: from the first container create to the last start (all levels)

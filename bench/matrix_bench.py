@@ -76,11 +76,8 @@ except OSError as e:
 
 # -- sizing: plan a lab offline on a made-up state, to pick N --------------------------------
 def _fake_state(lab) -> LabState:
-    nets = {
-        n.name: NetworkState(n.name, n.name, f"10.{k}.0.1", f"10.{k}.0.0/24", n.internal)
-        for k, n in enumerate(lab.networks)
-    }
-    nets[OUTSIDE] = NetworkState(OUTSIDE, "outside", "10.99.0.1", "10.99.0.0/24", False)
+    nets = {n.name: NetworkState(n.name, f"10.{k}.0.1", n.internal) for k, n in enumerate(lab.networks)}
+    nets[OUTSIDE] = NetworkState(OUTSIDE, "10.99.0.1", False)
     net_index = {name: k for k, name in enumerate(nets)}
     members: dict[str, MemberState] = {}
     for i, svc in enumerate(lab.services):
@@ -353,7 +350,7 @@ def run(args: argparse.Namespace) -> dict:
                 "predicted_subset": predicted_subset,
             },
         }
-        from orchestrator.runtime.engine import connect
+        from orchestrator.runtime.docker.engine import connect
 
         client = connect()
         started = None
@@ -379,7 +376,7 @@ def run(args: argparse.Namespace) -> dict:
                     )
         finally:
             if started is not None:
-                t_down, _ = C.timed(started.runner.teardown)
+                t_down, _ = C.timed(started.handle.teardown)
                 result["lab"]["teardown_s"] = t_down
             leftover = C.remove_leftovers(
                 client, lab_names=[lab_file.name], name_prefixes=[f"looplab-{lab_file.name}-"]

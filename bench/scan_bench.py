@@ -48,9 +48,8 @@ NMAP_FLAGS = {"nmap -sT": ["-sT"], "nmap -sS": ["-sS"]}
 def looplab_once(started, timeout: float) -> tuple[float, dict]:
     """One agent call, exactly as `ondemand.scan` makes it (minus attach and inventory)."""
     state = started.state
-    member = state.members[SERVICE]
     spec = {"id": "scan", "kind": "scan", "address": ADDRESS, "ports": [[1, 65535]], "timeout": timeout}
-    batch = Batch(SERVICE, state.netns_pid(state.namespace_of(SERVICE)), member.container_id, [spec])
+    batch = Batch(SERVICE, state.netns(SERVICE), [spec])
     launcher = make_launcher("setns")
     t0 = time.perf_counter()
     outcome = launcher.run([batch], deadline_s=600)[SERVICE]
@@ -84,7 +83,7 @@ def run(args: argparse.Namespace) -> dict:
     result: dict = {"benchmark": "scan", "env": env, "reps": args.reps, "address": ADDRESS, "ports": PORTS}
     nmap = shutil.which("nmap")
     result["nmap"] = nmap
-    from orchestrator.runtime.engine import connect
+    from orchestrator.runtime.docker.engine import connect
 
     client = connect()
     with tempfile.TemporaryDirectory(prefix="looplab-bench-") as tmp:
@@ -126,7 +125,7 @@ def run(args: argparse.Namespace) -> dict:
                 }
         finally:
             if started is not None:
-                started.runner.teardown()
+                started.handle.teardown()
             result["leftovers"] = C.remove_leftovers(
                 client, lab_names=[lab_file.name], name_prefixes=[f"looplab-{lab_file.name}-"]
             )

@@ -15,7 +15,7 @@ import click
 from . import __version__, session
 from .errors import EXIT_FAILED_CELLS, EXIT_OK, Interrupted, LooplabError
 from .report import FORMATS, render
-from .runtime.lifecycle import observer_names
+from .runtime.state import observer_names
 
 
 def _fail(message: str, code: int) -> None:
@@ -175,12 +175,13 @@ def validate(lab_file: str) -> None:
 @click.option("--from", "vantage", required=True, help="host, a service, @NET or @outside.")
 @click.option("--proto", "kind", type=click.Choice(["tcp", "udp", "http", "icmp"]), default="tcp", show_default=True)
 @click.argument("target")
+@launcher_option
 @reports_errors
-def probe(lab_name: str | None, vantage: str, kind: str, target: str) -> None:
+def probe(lab_name: str | None, vantage: str, kind: str, target: str, launcher: str) -> None:
     """Dial TARGET from one vantage of a running lab (telnet/ping, from inside the namespace)."""
     from . import ondemand
 
-    answer = ondemand.probe(lab_name, vantage, target, kind)
+    answer = ondemand.probe(lab_name, vantage, target, kind, launcher)
     r, cell = answer.result, answer.cell
     where = f"{cell.address}:{cell.port}" if kind != "icmp" else cell.address
     latency = f" in {r['latency_ms']:.2f} ms" if r.get("latency_ms") is not None else ""
@@ -199,12 +200,13 @@ def probe(lab_name: str | None, vantage: str, kind: str, target: str) -> None:
 @click.option("--from", "vantage", required=True, help="host, a service, @NET or @outside.")
 @click.option("--proto", "kind", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True)
 @click.argument("target")
+@launcher_option
 @reports_errors
-def diagnose(lab_name: str | None, vantage: str, kind: str, target: str) -> None:
+def diagnose(lab_name: str | None, vantage: str, kind: str, target: str, launcher: str) -> None:
     """Probe TARGET from one vantage of a running lab and explain why it is what it is."""
     from . import ondemand
 
-    answer, found = ondemand.diagnose(lab_name, vantage, target, kind)
+    answer, found = ondemand.diagnose(lab_name, vantage, target, kind, launcher)
     r, cell = answer.result, answer.cell
     click.echo(
         f"{vantage} -> {cell.target} ({kind} {cell.address}:{cell.port}): {r.get('state')}"
@@ -226,12 +228,13 @@ def diagnose(lab_name: str | None, vantage: str, kind: str, target: str) -> None
 @click.option("--lab", "lab_name", help="The running lab (default: the only one).")
 @click.option("--from", "vantage", required=True, help="host, a service, @NET or @outside.")
 @click.argument("name")
+@launcher_option
 @reports_errors
-def resolve(lab_name: str | None, vantage: str, name: str) -> None:
+def resolve(lab_name: str | None, vantage: str, name: str, launcher: str) -> None:
     """What NAME means inside one vantage: its /etc/hosts, then Docker's DNS (127.0.0.11) only."""
     from . import ondemand
 
-    r = ondemand.resolve(lab_name, vantage, name)
+    r = ondemand.resolve(lab_name, vantage, name, launcher)
     if r["state"] != "ok":
         click.echo(f"{vantage}: {name} does not resolve: {r['detail']}")
         sys.exit(EXIT_FAILED_CELLS)
@@ -245,14 +248,15 @@ def resolve(lab_name: str | None, vantage: str, name: str) -> None:
 @click.option("--lab", "lab_name", help="The running lab (default: the only one).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.argument("member", required=False)
+@launcher_option
 @reports_errors
-def sockets(lab_name: str | None, fmt: str, member: str | None) -> None:
+def sockets(lab_name: str | None, fmt: str, member: str | None, launcher: str) -> None:
     """Listening sockets with their process, per namespace of a running lab (netstat/lsof)."""
     import json
 
     from . import ondemand
 
-    inventory = ondemand.sockets(lab_name, member)
+    inventory = ondemand.sockets(lab_name, member, launcher)
     if fmt == "json":
         click.echo(json.dumps(inventory, indent=2, sort_keys=True))
         return
@@ -270,8 +274,9 @@ def sockets(lab_name: str | None, fmt: str, member: str | None) -> None:
 @click.option("--ports", "ports", default="1-65535", show_default=True, help="Ports and ranges: 22,80,8000-8100.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.argument("address")
+@launcher_option
 @reports_errors
-def scan(lab_name: str | None, vantage: str, ports: str, fmt: str, address: str) -> None:
+def scan(lab_name: str | None, vantage: str, ports: str, fmt: str, address: str, launcher: str) -> None:
     """TCP connect scan of ADDRESS from one vantage of a running lab (like nmap -sT).
 
     ADDRESS: 127.0.0.1, ::1, a service or observer of the lab, `host`, or a lab address or
@@ -281,7 +286,7 @@ def scan(lab_name: str | None, vantage: str, ports: str, fmt: str, address: str)
 
     from . import ondemand
 
-    answer = ondemand.scan(lab_name, vantage, address, ports)
+    answer = ondemand.scan(lab_name, vantage, address, ports, launcher)
     if fmt == "json":
         click.echo(json.dumps(answer, indent=2, sort_keys=True))
         return
@@ -343,10 +348,9 @@ def toolbox() -> None:
 @reports_errors
 def toolbox_build(force: bool) -> None:
     """Build looplab/toolbox from this machine's Python, offline."""
-    from .runtime.engine import connect
-    from .runtime.toolbox_image import ensure_toolbox
+    from .runtime import get_runtime
 
-    result = ensure_toolbox(connect(), force=force)
+    result = get_runtime().build_toolbox(force=force)
     verb = "built" if result.built else "up to date:"
     click.echo(
         f"{verb} {result.tag} (content {result.digest}, {result.size_bytes / 1e6:.1f} MB, {result.seconds:.2f}s)"

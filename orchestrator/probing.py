@@ -10,7 +10,7 @@ from .labfile.model import Lab, ProbeSettings
 from .plan import PlannedCell, target_namespace
 from .probes.launchers import Batch, Launcher, VantageOutcome
 from .report.model import Cell, verdict_for
-from .runtime.state import HOST, LabState
+from .runtime.state import LabState
 
 
 def probe_for(index: int, cell: PlannedCell, settings: ProbeSettings, kind: str) -> dict:
@@ -43,12 +43,7 @@ def batches_for(
     for i, cell in enumerate(planned):
         spec = probe_for(i, cell, settings, probe_kind(cell, state, http_ports))
         by_vantage.setdefault(cell.vantage, []).append(spec)
-    batches = []
-    for vantage, probes in by_vantage.items():
-        namespace = state.namespace_of(vantage)
-        container = None if vantage == HOST else state.members[vantage].container_id
-        batches.append(Batch(vantage, state.netns_pid(namespace), container, probes))
-    return batches
+    return [Batch(vantage, state.netns(vantage), probes) for vantage, probes in by_vantage.items()]
 
 
 def run_matrix(

@@ -1,35 +1,31 @@
-"""The jobs behind the commands: check, up, down, gc. No I/O to the terminal here."""
+"""The jobs behind the commands: check, up, down, gc. No I/O to the terminal here.
+
+Every engine operation goes through the runtime contract (runtime/base.py) and everything
+done inside a namespace through the launcher contract (probes/launchers/base.py).
+"""
 
 from __future__ import annotations
 
 import os
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-
-import docker
 
 from .diagnose import diagnose
 from .discovery import with_discovered
 from .errors import LooplabError
+from .firewall_setup import apply_declared_rules
 from .labfile.loader import load_lab
-from .labfile.model import Lab
 from .plan import plan
-from .probes.launchers import make_launcher
+from .probes.launchers import Launcher, make_launcher
 from .probing import run_matrix
+from .readiness import wait_ready
 from .report.model import Cell, Report
+from .runtime import LiveLab, Removal, Runtime, get_runtime
 from .runtime import labels as L
-from .runtime.engine import connect, engine_info
+from .runtime.base import Progress
 from .runtime.facts import FactFinder
-from .runtime.firewall import apply_firewall
 from .runtime.interrupts import signals_deferred, signals_raise
-from .runtime.lifecycle import LabRunner, Removal, check_host_ports, check_images, remove_labelled
-from .runtime.readiness import wait_ready
-from .runtime.state import LabState
-from .runtime.toolbox_image import ensure_toolbox, toolbox_tag
-
-Progress = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
@@ -39,22 +35,19 @@ def _quiet(_: str) -> None:
 @dataclass
 class RunOptions:
     launcher: str = "setns"
+    runtime: str = "docker"
     pull: bool = field(default_factory=lambda: os.environ.get("LOOPLAB_PULL", "missing") != "never")
     progress: Progress = _quiet
     warn: Progress = _quiet
 
+    def make_runtime(self) -> Runtime:
+        return get_runtime(self.runtime)
 
-@dataclass
-class StartedLab:
-    lab: Lab
-    state: LabState
-    client: docker.DockerClient
-    runner: LabRunner
-    engine_version: str
-    warnings: list[str]
+    def make_launcher(self) -> Launcher:
+        return make_launcher(self.launcher)
 
 
-def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -> StartedLab:
+def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -> LiveLab:
     """Load, preflight, start and wait for readiness; on any failure remove what was made."""
     warnings: list[str] = []
 
@@ -63,34 +56,30 @@ def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -
         opts.warn(msg)
 
     lab = load_lab(path, warn=warn)
-    client = connect()
-    version = engine_info(client).version
-    opts.progress("checking the toolbox image")
-    ensure_toolbox(client)
-    check_images(client, lab, pull=opts.pull)
-    check_host_ports(lab)
-    runner = LabRunner(
-        client, lab, run_id=L.new_run_id(), toolbox_image=toolbox_tag(), keep=keep, progress=opts.progress
-    )
-    launcher = make_launcher(opts.launcher)
-    try:
-        with signals_raise():
-            state = runner.start(observers=observers)
-            apply_firewall(lab, state)
+    runtime = opts.make_runtime()
+    launcher = opts.make_launcher()
+    opts.progress("checking the images")
+    runtime.preflight(lab, pull=opts.pull)
+    with signals_raise():
+        live = runtime.start(lab, keep=keep, observers=observers, progress=opts.progress)
+        try:
+            apply_declared_rules(lab, live.state, launcher)
             opts.progress("waiting for listeners")
-            wait_ready(client, lab, state, launcher, timeout_s=lab.probe.ready_timeout_s, progress=opts.progress)
-    except BaseException:
-        _teardown(runner, opts)
-        raise
-    for msg in state.warnings:
+            wait_ready(live, launcher, timeout_s=lab.probe.ready_timeout_s, progress=opts.progress)
+        except BaseException:
+            _teardown(live, opts)
+            raise
+    for msg in live.state.warnings:
         warn(msg)
-    return StartedLab(with_discovered(lab, state), state, client, runner, version, warnings)
+    live.lab = with_discovered(lab, live.state)
+    live.warnings = warnings
+    return live
 
 
-def _teardown(runner: LabRunner, opts: RunOptions) -> None:
+def _teardown(live: LiveLab, opts: RunOptions) -> None:
     opts.progress("removing the lab")
     with signals_deferred():
-        removal = runner.teardown()
+        removal = live.handle.teardown()
     for msg in removal.warnings():
         opts.warn(msg)
 
@@ -99,24 +88,25 @@ def check(path: str, opts: RunOptions) -> Report:
     """Start the lab, probe the whole matrix, tear down; the report says what was seen."""
     started = time.perf_counter()
     with signals_raise():  # one guard from the first container to the last removal
-        lab_run = _start(path, opts, keep=False)
+        live = _start(path, opts, keep=False)
         try:
-            planned = plan(lab_run.lab, lab_run.state)
+            planned = plan(live.lab, live.state)
             opts.progress(f"probing {len(planned)} cells")
-            cells = run_matrix(planned, lab_run.state, lab_run.lab.probe, make_launcher(opts.launcher), lab_run.lab)
+            launcher = opts.make_launcher()
+            cells = run_matrix(planned, live.state, live.lab.probe, launcher, live.lab)
             if any(not c.passed for c in cells):
                 opts.progress("diagnosing failing cells")
-                cells = explain(cells, FactFinder(lab_run.client, lab_run.lab, lab_run.state))
+                cells = explain(cells, FactFinder(live.handle.client, live.lab, live.state))
         finally:
-            _teardown(lab_run.runner, opts)
+            _teardown(live, opts)
     return Report(
-        lab=lab_run.lab.name,
-        engine_kind="docker",
-        engine_version=lab_run.engine_version,
+        lab=live.lab.name,
+        engine_kind=live.engine.kind,
+        engine_version=live.engine.version,
         cells=tuple(cells),
-        run_id=lab_run.state.run_id,
+        run_id=live.state.run_id,
         duration_s=round(time.perf_counter() - started, 3),
-        warnings=tuple(lab_run.warnings),
+        warnings=tuple(live.warnings),
     )
 
 
@@ -129,7 +119,7 @@ def explain(cells: list[Cell], finder: FactFinder) -> list[Cell]:
     return out
 
 
-def up(path: str, opts: RunOptions, *, observers: bool = False) -> StartedLab:
+def up(path: str, opts: RunOptions, *, observers: bool = False) -> LiveLab:
     """Start the lab and leave it running (labelled keep=true) until `looplab down`.
 
     Observers (`@NET`, `@outside`) start on first use unless `observers` asks for them now.
@@ -138,29 +128,28 @@ def up(path: str, opts: RunOptions, *, observers: bool = False) -> StartedLab:
         return _start(path, opts, keep=True, observers=observers)
 
 
-def down(lab_name: str | None) -> Removal:
+def down(lab_name: str | None, opts: RunOptions | None = None) -> Removal:
     """Remove labs left running by `up` (one by name, or all)."""
-    client = connect()
-    filters = {"label": [L.MANAGED, f"{L.KEEP}=true"] + ([f"{L.LAB}={lab_name}"] if lab_name else [])}
+    runtime = (opts or RunOptions()).make_runtime()
     with signals_deferred():
-        return remove_labelled(client, filters)
+        return runtime.down(lab_name)
 
 
-def gc(*, everything: bool = False) -> Removal:
+def gc(*, everything: bool = False, opts: RunOptions | None = None) -> Removal:
     """Remove what hard-killed runs left: resources whose owner process is gone (all with `everything`)."""
-    client = connect()
+    runtime = (opts or RunOptions()).make_runtime()
     host = socket.gethostname()
 
-    def spare(labels: dict) -> bool:
+    def spare(labels: dict[str, str]) -> bool:
         if everything:
             return False
         return labels.get(L.KEEP) == "true" or _owner_alive(labels, host)
 
     with signals_deferred():
-        return remove_labelled(client, L.managed_filter(), keep=spare)
+        return runtime.gc(spare=spare)
 
 
-def _owner_alive(labels: dict, host: str) -> bool:
+def _owner_alive(labels: dict[str, str], host: str) -> bool:
     """True when the run that made a resource may still be running (or is not ours to judge)."""
     if labels.get(L.OWNER_HOST) != host:
         return True
@@ -179,13 +168,4 @@ def _owner_alive(labels: dict, host: str) -> bool:
     return True
 
 
-def running_labs() -> dict[str, list[str]]:
-    """Labs left running by `up`: lab name -> container names."""
-    client = connect()
-    labs: dict[str, list[str]] = {}
-    for c in client.containers.list(all=True, filters={"label": [L.MANAGED, f"{L.KEEP}=true"]}):
-        labs.setdefault(c.labels.get(L.LAB, "?"), []).append(c.name)
-    return labs
-
-
-__all__ = ["LooplabError", "Removal", "RunOptions", "StartedLab", "check", "down", "gc", "running_labs", "up"]
+__all__ = ["LiveLab", "LooplabError", "Removal", "RunOptions", "check", "down", "gc", "up"]

@@ -53,10 +53,6 @@ class Listener:
     def is_loopback(self) -> bool:
         return is_loopback(self.address)
 
-    @property
-    def is_v6(self) -> bool:
-        return ":" in self.address
-
 
 @dataclass(frozen=True)
 class PortPublish:

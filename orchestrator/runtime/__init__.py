@@ -1,0 +1,20 @@
+"""Runtimes: engines behind one contract (runtime/base.py). Engine clients are imported lazily."""
+
+from __future__ import annotations
+
+from ..errors import LooplabError
+from .base import EngineInfo, LiveLab, Removal, Runtime
+
+RUNTIMES = ("docker",)
+
+
+def get_runtime(name: str = "docker") -> Runtime:
+    """The runtime called `name`; its engine client connects on first use."""
+    if name == "docker":
+        from .docker import DockerRuntime
+
+        return DockerRuntime()
+    raise LooplabError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
+
+
+__all__ = ["RUNTIMES", "EngineInfo", "LiveLab", "Removal", "Runtime", "get_runtime"]

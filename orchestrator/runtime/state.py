@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..labfile.model import Lab
+
 HOST = "host"
 OUTSIDE = "@outside"
 
@@ -11,9 +13,7 @@ OUTSIDE = "@outside"
 @dataclass(frozen=True)
 class NetworkState:
     name: str  # the lab's name for it ("lan"); "@outside" for the outside observer's network
-    docker_name: str
     gateway: str
-    subnet: str
     internal: bool
 
 
@@ -28,6 +28,15 @@ class MemberState:
     pid: int
     namespace: str  # the member owning the network namespace; "host" for host mode
     addresses: dict[str, str] = field(default_factory=dict)  # lab network -> IPv4 address
+
+
+@dataclass(frozen=True)
+class Netns:
+    """One network namespace, as every launcher can find it: by pid here, or by container."""
+
+    owner: str  # "host", or the member that owns the namespace
+    pid: int | None  # /proc/PID/ns/net; None is the orchestrator's own (the host)
+    container_id: str | None  # the owner's container, for launchers that join rather than setns
 
 
 @dataclass(frozen=True)
@@ -63,8 +72,19 @@ class LabState:
             return None
         return self.members[namespace].pid
 
-    def networks_of(self, vantage: str) -> list[str]:
-        if vantage == HOST:
-            return list(self.networks)
-        member = self.members[self.namespace_of(vantage)] if self.namespace_of(vantage) != HOST else None
-        return list(member.addresses) if member else list(self.networks)
+    def netns(self, vantage: str) -> Netns:
+        """The namespace a vantage probes from, as a launcher needs it."""
+        owner = self.namespace_of(vantage)
+        if owner == HOST:
+            return Netns(HOST, None, None)
+        member = self.members[owner]
+        return Netns(owner, member.pid, member.container_id)
+
+    def all_namespaces(self) -> list[str]:
+        """Every namespace of the run: the host's and each member that owns one."""
+        return sorted({HOST, *(m.namespace for m in self.members.values())})
+
+
+def observer_names(lab: Lab) -> list[str]:
+    """`@NET` for every lab network, then `@outside`."""
+    return [f"@{n.name}" for n in lab.networks] + [OUTSIDE]

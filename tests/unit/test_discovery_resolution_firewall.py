@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _state(lab, sockets):
     nets = {
-        "lan": NetworkState("lan", "d-lan", "10.9.0.1", "10.9.0.0/24", False),
-        OUTSIDE: NetworkState(OUTSIDE, "d-out", "10.9.99.1", "10.9.99.0/24", False),
+        "lan": NetworkState("lan", "10.9.0.1", False),
+        OUTSIDE: NetworkState(OUTSIDE, "10.9.99.1", False),
     }
     members = {
         "app": MemberState("app", "service", "i1", "c1", 11, "app", {"lan": "10.9.0.2"}),

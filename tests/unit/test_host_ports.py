@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.errors import PortInUseError
 from orchestrator.labfile.loader import load_lab
-from orchestrator.runtime.lifecycle import check_host_ports
+from orchestrator.runtime.docker.preflight import check_host_ports
 
 
 def _lab(tmp_path, port: int):

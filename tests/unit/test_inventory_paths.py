@@ -1,5 +1,5 @@
-"""The inventory reads /proc in-process for local launchers and asks the agent for the others:
-both ways give the same facts for the same namespace."""
+"""The inventory reads /proc in-process for launchers on the engine's host and asks the agent for
+the others (`inventory_via_agent`): both ways give the same facts for the same namespace."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ import os
 import pytest
 
 from orchestrator.probes.launchers import SetnsLauncher
-from orchestrator.runtime.readiness import take_inventory
+from orchestrator.probes.launchers.base import inventory_via_agent
+from orchestrator.readiness import take_inventory
 from orchestrator.runtime.state import LabState, MemberState
 
 
 class ViaAgent(SetnsLauncher):
-    """A launcher that is not local: take_inventory must go through the agent."""
+    """A launcher that cannot read /proc here: its inventory goes through the agent."""
 
     name = "via-agent"
+
+    def inventory(self, namespaces, *, owners):
+        return inventory_via_agent(self, namespaces)
 
 
 @pytest.mark.netns

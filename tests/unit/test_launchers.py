@@ -8,6 +8,7 @@ import pytest
 
 from orchestrator.errors import ProbeError
 from orchestrator.probes.launchers import Batch, LocalLauncher, SetnsLauncher, make_launcher
+from orchestrator.runtime.state import Netns
 
 
 def _my_netns() -> int:
@@ -17,8 +18,7 @@ def _my_netns() -> int:
 def _batch(vantage: str, pid: int | None, port: int) -> Batch:
     return Batch(
         vantage,
-        pid,
-        None,
+        Netns(vantage, pid, None),
         [{"id": "0", "kind": "tcp", "address": "127.0.0.1", "port": port, "timeout": 1.0, "grace": 0.05}],
     )
 

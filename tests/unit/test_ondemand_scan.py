@@ -8,19 +8,20 @@ import pytest
 
 from orchestrator.errors import LooplabError
 from orchestrator.labfile.loader import load_lab
-from orchestrator.ondemand import _owners, parse_ports, resolve_scan_target
-from orchestrator.runtime.attach import AttachedLab
+from orchestrator.ondemand import parse_ports, resolve_scan_target
+from orchestrator.ondemand.scan import _owners
+from orchestrator.runtime.base import EngineInfo, LiveLab
 from orchestrator.runtime.state import HOST, OUTSIDE, LabState, MemberState, NetworkState
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def seed() -> AttachedLab:
+def seed() -> LiveLab:
     lab = load_lab(ROOT / "compose" / "seed-62893.yml")
     nets = {
-        "lan": NetworkState("lan", "d-lan", "10.9.0.1", "10.9.0.0/24", False),
-        OUTSIDE: NetworkState(OUTSIDE, "d-out", "10.9.99.1", "10.9.99.0/24", False),
+        "lan": NetworkState("lan", "10.9.0.1", False),
+        OUTSIDE: NetworkState(OUTSIDE, "10.9.99.1", False),
     }
     members = {
         name: MemberState(
@@ -35,7 +36,8 @@ def seed() -> AttachedLab:
             }.items()
         )
     }
-    return AttachedLab(lab, LabState(lab.name, "r1", members, nets, ipv6_loopback={HOST: True}), {})
+    state = LabState(lab.name, "r1", members, nets, ipv6_loopback={HOST: True})
+    return LiveLab(lab, state, handle=None, engine=EngineInfo("docker", "test", "unix:///nowhere"))
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _state(lab, members: dict[str, tuple[str, dict[str, str]]], published=(), ipv6=()) -> LabState:
-    nets = {
-        n.name: NetworkState(n.name, f"d-{n.name}", f"10.9.{i}.1", f"10.9.{i}.0/24", n.internal)
-        for i, n in enumerate(lab.networks)
-    }
-    nets[OUTSIDE] = NetworkState(OUTSIDE, "d-out", "10.9.99.1", "10.9.99.0/24", False)
+    nets = {n.name: NetworkState(n.name, f"10.9.{i}.1", n.internal) for i, n in enumerate(lab.networks)}
+    nets[OUTSIDE] = NetworkState(OUTSIDE, "10.9.99.1", False)
     state_members = {
         name: MemberState(
             name, "observer" if name.startswith("@") else "service", f"id-{name}", f"c-{name}", 100 + i, ns, addrs

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import docker.errors
 
-from orchestrator.runtime import lifecycle
-from orchestrator.runtime.lifecycle import Removal, _remove_network
+from orchestrator.runtime.base import Removal
+from orchestrator.runtime.docker import removal as lifecycle
+from orchestrator.runtime.docker.removal import _remove_network
 
 
 class FakeNetwork:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...errors import ProbeError
-from .base import Batch, Launcher, VantageOutcome
+from .base import Batch, FirewallText, Inventory, Launcher, VantageOutcome
 from .local import LocalLauncher
 from .setns import SetnsLauncher
 
@@ -17,4 +17,14 @@ def make_launcher(name: str) -> Launcher:
         raise ProbeError(f"unknown launcher {name!r}; choose one of {', '.join(sorted(LAUNCHERS))}") from None
 
 
-__all__ = ["Batch", "LAUNCHERS", "Launcher", "LocalLauncher", "SetnsLauncher", "VantageOutcome", "make_launcher"]
+__all__ = [
+    "Batch",
+    "FirewallText",
+    "Inventory",
+    "LAUNCHERS",
+    "Launcher",
+    "LocalLauncher",
+    "SetnsLauncher",
+    "VantageOutcome",
+    "make_launcher",
+]

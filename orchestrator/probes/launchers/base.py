@@ -1,4 +1,10 @@
-"""The launcher contract: run one batch of agent probes per vantage, all vantages at once."""
+"""The launcher contract: everything looplab does inside a network namespace goes through it.
+
+A launcher runs batches of agent probes (every kind: tcp, udp, icmp, http, resolve, scan),
+reads socket inventories (readiness, `sockets`, discovery, diagnosis), and adds or reads
+firewall rules. One module per strategy implements it; nothing branches on a launcher's
+name. See docs/ARCHITECTURE.md ("Adding a launcher").
+"""
 
 from __future__ import annotations
 
@@ -6,18 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ...runtime.state import Netns
+
 
 @dataclass(frozen=True)
 class Batch:
-    """Probes (agent protocol dicts) to run from one vantage.
-
-    `pid` names the namespace (/proc/PID/ns/net); None is the orchestrator's own (the host).
-    `container_id` lets launchers that cannot setns (a sidecar) find the same namespace.
-    """
+    """Probes (agent protocol dicts) to run from one vantage, in the namespace `netns`."""
 
     vantage: str
-    pid: int | None
-    container_id: str | None
+    netns: Netns
     probes: list[dict] = field(default_factory=list)
 
 
@@ -28,11 +31,43 @@ class VantageOutcome:
     results: list[dict]
 
 
+@dataclass(frozen=True)
+class Inventory:
+    """What one namespace holds: its listening sockets, whether lo has ::1, and `localhost`
+    as its /etc/hosts lists it (in file order)."""
+
+    sockets: list[dict]
+    ipv6_loopback: bool
+    localhost: list[str]
+
+
+@dataclass(frozen=True)
+class FirewallText:
+    """A namespace's rules as the tools print them (empty where a tool is missing)."""
+
+    iptables_save: str  # `iptables-save -c`
+    nft_ruleset: str  # `nft list ruleset`
+
+
 class Launcher(Protocol):
     name: str
 
     def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
-        """Run every batch; never longer than `deadline_s`. Keys are vantage ids."""
+        """Run every batch, vantages in parallel; never longer than `deadline_s`. Keys are vantage
+        ids. A vantage that cannot be entered gets an outcome with `error`, not an exception."""
+        ...
+
+    def inventory(self, namespaces: Sequence[Netns], *, owners: bool) -> dict[str, Inventory]:
+        """Read each namespace's inventory, keyed by `Netns.owner`; one that cannot be read this
+        time is left out. `owners` asks for the owning pid and command of each socket."""
+        ...
+
+    def add_firewall_rule(self, netns: Netns, iptables_args: list[str]) -> None:
+        """Append one iptables rule inside `netns`; `LooplabError` with the tool's reason if refused."""
+        ...
+
+    def read_firewall(self, netns: Netns) -> FirewallText:
+        """The namespace's rules with their packet counters."""
         ...
 
 
@@ -45,3 +80,25 @@ def from_response(response: dict) -> dict[str, VantageOutcome]:
         v["id"]: VantageOutcome(v["id"], v.get("error"), list(v.get("results") or []))
         for v in response.get("vantages", [])
     }
+
+
+def inventory_via_agent(launcher: Launcher, namespaces: Sequence[Netns], *, deadline_s: float = 30.0) -> dict:
+    """`Launcher.inventory` for launchers that cannot read /proc here: ask the agent in each namespace
+    for its socket table and its /etc/hosts `localhost` (the same facts, the same shape)."""
+    batches = [Batch(ns.owner, ns, _inventory_probes(ns)) for ns in namespaces]
+    read: dict[str, Inventory] = {}
+    for owner, outcome in launcher.run(batches, deadline_s=deadline_s).items():
+        if outcome.error or len(outcome.results) < 2 or outcome.results[0].get("state") != "ok":
+            continue
+        sockets = outcome.results[0]
+        addresses = list(outcome.results[1].get("addresses") or [])
+        read[owner] = Inventory(list(sockets.get("sockets") or []), bool(sockets.get("ipv6_loopback")), addresses)
+    return read
+
+
+def _inventory_probes(netns: Netns) -> list[dict]:
+    root = f"/proc/{netns.pid}/root" if netns.pid else "/"
+    return [
+        {"id": "inventory", "kind": "sockets"},
+        {"id": "localhost", "kind": "resolve", "name": "localhost", "root": root},
+    ]

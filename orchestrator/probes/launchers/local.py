@@ -1,19 +1,37 @@
-"""local: the host vantage, in the orchestrator's own namespace, in-process."""
+"""local: the host vantage only, in the orchestrator's own namespace, in-process (no privilege)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from ...errors import ProbeError
-from .. import agent
-from .base import Batch, VantageOutcome, from_response, to_request
+from ...runtime.state import Netns
+from .base import Batch, FirewallText, Inventory, VantageOutcome
+from .setns import SetnsLauncher
+
+
+def _refuse_foreign(owners: list[str]) -> None:
+    if owners:
+        raise ProbeError(f"the local launcher probes only the host; cannot enter {', '.join(owners)}")
 
 
 class LocalLauncher:
     name = "local"
 
+    def __init__(self) -> None:
+        self._here = SetnsLauncher(in_process=True)
+
     def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
-        foreign = [b.vantage for b in batches if b.pid is not None]
-        if foreign:
-            raise ProbeError(f"the local launcher probes only the host; cannot enter {', '.join(foreign)}")
-        return from_response(agent.run_request(to_request(batches, {b.vantage: None for b in batches})))
+        _refuse_foreign([b.vantage for b in batches if b.netns.pid is not None])
+        return self._here.run(batches, deadline_s=deadline_s)
+
+    def inventory(self, namespaces: Sequence[Netns], *, owners: bool) -> dict[str, Inventory]:
+        """Any namespace: /proc/PID is read in-process, nothing is entered."""
+        return self._here.inventory(namespaces, owners=owners)
+
+    def add_firewall_rule(self, netns: Netns, iptables_args: list[str]) -> None:
+        raise ProbeError("the local launcher does not change firewall rules (it never touches the host's)")
+
+    def read_firewall(self, netns: Netns) -> FirewallText:
+        _refuse_foreign([netns.owner] if netns.pid is not None else [])
+        return self._here.read_firewall(netns)

@@ -4,6 +4,7 @@ setns(2) moves only the calling thread, and the agent gives every vantage a fres
 that exits when its batch is done, so the orchestrator's own threads never change
 namespace. Running the agent in-process saves the ~0.15 s start of a Python process per
 matrix; `SetnsLauncher(in_process=False)` runs the same agent as a child process instead.
+Inventories are read from /proc/PID in-process; firewall rules go through nsenter.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ...errors import ProbeError
+from ...runtime.state import Netns
 from .. import agent
-from .base import Batch, VantageOutcome, from_response, to_request
+from . import nsenter, procfs
+from .base import Batch, FirewallText, Inventory, VantageOutcome, from_response, to_request
 
 AGENT = Path(__file__).resolve().parent.parent / "agent.py"
 
@@ -30,7 +33,7 @@ class SetnsLauncher:
         self.in_process = in_process
 
     def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
-        netns = {b.vantage: (f"/proc/{b.pid}/ns/net" if b.pid else None) for b in batches}
+        netns = {b.vantage: (f"/proc/{b.netns.pid}/ns/net" if b.netns.pid else None) for b in batches}
         request = to_request(batches, netns)
         if self.in_process:  # every probe carries its own timeout, so this is bounded too
             response = agent.run_request(request)
@@ -38,6 +41,16 @@ class SetnsLauncher:
                 raise ProbeError(f"the probe agent refused the request: {response['error']}")
             return from_response(response)
         return run_agent_process([sys.executable, "-I", "-S", str(AGENT)], request, deadline_s)
+
+    def inventory(self, namespaces: Sequence[Netns], *, owners: bool) -> dict[str, Inventory]:
+        read = {ns.owner: procfs.read_inventory(ns, owners=owners) for ns in namespaces}
+        return {owner: inv for owner, inv in read.items() if inv is not None}
+
+    def add_firewall_rule(self, netns: Netns, iptables_args: list[str]) -> None:
+        nsenter.add_rule(netns, iptables_args)
+
+    def read_firewall(self, netns: Netns) -> FirewallText:
+        return nsenter.read_rules(netns)
 
 
 def run_agent_process(argv: list[str], request: dict, deadline_s: float) -> dict[str, VantageOutcome]:

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import docker
 import docker.errors
 
-from ..errors import EngineError
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    kind: str
-    version: str
-    api_version: str
+from ...errors import EngineError
+from ..base import EngineInfo
 
 
 def engine_address() -> str:
@@ -27,10 +20,8 @@ def connect(timeout_s: float = 30.0) -> docker.DockerClient:
     try:
         client = docker.from_env(timeout=int(timeout_s))
         client.ping()
-    except docker.errors.DockerException as exc:
-        raise EngineError(f"cannot reach the Docker engine at {engine_address()}: {_reason(exc)}") from exc
-    except Exception as exc:  # requests/urllib3 errors escape DockerException on some paths
-        raise EngineError(f"cannot reach the Docker engine at {engine_address()}: {_reason(exc)}") from exc
+    except Exception as exc:  # DockerException, and requests/urllib3 errors that escape it on some paths
+        raise EngineError(f"cannot reach the Docker engine at {engine_address()}: {reason(exc)}") from exc
     return client
 
 
@@ -38,13 +29,11 @@ def engine_info(client: docker.DockerClient) -> EngineInfo:
     try:
         ver = client.version()
     except docker.errors.DockerException as exc:
-        raise EngineError(
-            f"the Docker engine at {engine_address()} did not report its version: {_reason(exc)}"
-        ) from exc
-    return EngineInfo(kind="docker", version=str(ver.get("Version", "?")), api_version=str(ver.get("ApiVersion", "?")))
+        raise EngineError(f"the Docker engine at {engine_address()} did not report its version: {reason(exc)}") from exc
+    return EngineInfo(kind="docker", version=str(ver.get("Version", "?")), address=engine_address())
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     """The innermost useful text of a transport error, on one line."""
     text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     return text[:300]

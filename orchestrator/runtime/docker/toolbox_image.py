@@ -16,16 +16,16 @@ import sys
 import sysconfig
 import tarfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from .. import __version__
-from ..errors import EngineError, ImageMissingError
+from ... import __version__
+from ...errors import EngineError, ImageMissingError
+from ..base import ToolboxBuild
 
 TOOLBOX_REPO = "looplab/toolbox"
 DIGEST_LABEL = "org.looplab.toolbox.digest"
 PYTHON_HOME = "/usr/local"
-_PKG = Path(__file__).resolve().parent.parent
+_PKG = Path(__file__).resolve().parents[2]
 PROGRAMS = {
     "entry.py": _PKG / "toolbox" / "entry.py",
     "serve.py": _PKG / "toolbox" / "serve.py",
@@ -49,15 +49,6 @@ _LDD_LINE = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x")
 
 def toolbox_tag() -> str:
     return f"{TOOLBOX_REPO}:{__version__}"
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    tag: str
-    digest: str
-    built: bool
-    seconds: float
-    size_bytes: int
 
 
 def content_key() -> str:
@@ -180,13 +171,13 @@ def current_digest(client) -> str | None:
     return (image.labels or {}).get(DIGEST_LABEL)
 
 
-def ensure_toolbox(client, *, force: bool = False) -> BuildResult:
+def ensure_toolbox(client, *, force: bool = False) -> ToolboxBuild:
     """Build the toolbox image unless one with the same content key is present; tag it :latest too."""
     digest = content_key()
     start = time.perf_counter()
     if not force and current_digest(client) == digest:
         _tag_latest(client)
-        return BuildResult(toolbox_tag(), digest, False, time.perf_counter() - start, _size(client))
+        return ToolboxBuild(toolbox_tag(), digest, False, time.perf_counter() - start, _size(client))
     buf = io.BytesIO()
     try:
         build_rootfs_tar(buf)
@@ -198,7 +189,7 @@ def ensure_toolbox(client, *, force: bool = False) -> BuildResult:
     except Exception as exc:  # docker.errors.APIError and transport errors alike
         raise EngineError(f"cannot import the toolbox image {toolbox_tag()}: {exc}") from exc
     _tag_latest(client)
-    return BuildResult(toolbox_tag(), digest, True, time.perf_counter() - start, _size(client))
+    return ToolboxBuild(toolbox_tag(), digest, True, time.perf_counter() - start, _size(client))
 
 
 def _tag_latest(client) -> None:

@@ -1,0 +1,41 @@
+"""Attach to a lab left running by `looplab up`, with a launcher, as every on-demand command needs."""
+
+from __future__ import annotations
+
+from ..discovery import with_discovered
+from ..errors import LooplabError
+from ..plan import vantages
+from ..probes.launchers import Batch, Launcher, make_launcher
+from ..readiness import take_inventory
+from ..runtime import LiveLab, get_runtime
+from ..runtime.state import LabState, observer_names
+
+
+def open_lab(
+    lab_name: str | None, launcher_name: str, need: tuple[str, ...] = (), *, inventory: bool = True
+) -> tuple[LiveLab, Launcher]:
+    """The running lab (observers among `need` started: `up` leaves them for first use) and the
+    launcher; with `inventory`, every namespace's sockets are read and discovered listeners added."""
+    live = get_runtime().attach(lab_name)
+    for vantage in need[:1]:
+        check_vantage(live, vantage)
+    live.ensure_observers(list(need), observer_names(live.lab))
+    launcher = make_launcher(launcher_name)
+    if inventory:
+        take_inventory(live.state, launcher, live.state.all_namespaces())
+        live.lab = with_discovered(live.lab, live.state)
+    return live, launcher
+
+
+def check_vantage(live: LiveLab, vantage: str) -> None:
+    known = vantages(live.lab)
+    if vantage not in known:
+        raise LooplabError(f"unknown vantage {vantage!r}; this lab has: {', '.join(known)}")
+
+
+def run_one(state: LabState, launcher: Launcher, vantage: str, spec: dict, deadline_s: float) -> dict:
+    """Run one agent probe from one vantage; its result, or a LooplabError if it could not run."""
+    outcome = launcher.run([Batch(vantage, state.netns(vantage), [spec])], deadline_s=deadline_s)[vantage]
+    if outcome.error:
+        raise LooplabError(f"cannot probe from {vantage}: {outcome.error}")
+    return outcome.results[0]

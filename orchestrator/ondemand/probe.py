@@ -1,0 +1,88 @@
+"""One probe (and its diagnosis) on a running lab, judged against the model like a matrix cell."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..diagnose import Diagnosis
+from ..diagnose import diagnose as explain_cell
+from ..errors import LooplabError
+from ..plan import PlannedCell, cell_for_target, lookup, plan
+from ..probes.launchers import Launcher
+from ..report.model import Cell, verdict_for
+from ..runtime.base import LiveLab
+from ..runtime.facts import FactFinder
+from .attach import check_vantage, open_lab, run_one
+
+_TARGET = re.compile(r"^(?P<name>\[::1\]|127\.0\.0\.1|[A-Za-z0-9][A-Za-z0-9_.-]*)(?::(?P<port>\d{1,5}))?$")
+
+
+@dataclass(frozen=True)
+class ProbeAnswer:
+    cell: PlannedCell
+    result: dict
+    verdict: str | None  # None when the model has no expectation for this cell
+
+
+def parse_target(text: str, kind: str, live: LiveLab) -> str:
+    """Normalise TARGET (NAME[:PORT]); the port may be left out only for icmp."""
+    m = _TARGET.match(text)
+    if not m:
+        raise LooplabError(f"target {text!r}: write 127.0.0.1:P, [::1]:P, localhost:P, SERVICE:P or host:P")
+    name, port = m.group("name"), m.group("port")
+    if name not in ("127.0.0.1", "[::1]", "host", "localhost") and name not in {s.name for s in live.lab.services}:
+        raise LooplabError(f"target {text!r}: no service {name!r} in lab {live.lab.name}")
+    if port is None:
+        if kind != "icmp":
+            raise LooplabError(f"target {text!r}: a port is needed for --proto {kind}")
+        port = "0"
+    if not 0 <= int(port) <= 65535 or (kind != "icmp" and int(port) == 0):
+        raise LooplabError(f"target {text!r}: port {port} is out of range (1-65535)")
+    return f"{name}:{int(port)}"
+
+
+def probe(lab_name: str | None, vantage: str, target: str, kind: str, launcher: str = "setns") -> ProbeAnswer:
+    """Dial one target from one vantage, the way the matrix would, and judge it against the model."""
+    live, launch = open_lab(lab_name, launcher, (vantage,))
+    return _probe(live, launch, vantage, target, kind)
+
+
+def _probe(live: LiveLab, launcher: Launcher, vantage: str, target: str, kind: str) -> ProbeAnswer:
+    check_vantage(live, vantage)
+    target = parse_target(target, kind, live)
+    proto = "udp" if kind == "udp" else "tcp"
+    cell = lookup(plan(live.lab, live.state), vantage, target, proto) or cell_for_target(
+        vantage, target, proto, live.lab, live.state
+    )
+    settings = live.lab.probe
+    spec = {"id": "0", "kind": kind, "address": cell.address, "timeout": settings.timeout_s, "grace": settings.grace_s}
+    if kind != "icmp":
+        spec["port"] = cell.port
+    result = run_one(live.state, launcher, vantage, spec, settings.timeout_s + 30)
+    judged = kind in ("tcp", "udp") and bool(cell.accepted)
+    return ProbeAnswer(cell, result, verdict_for(result.get("state", "error"), cell.accepted) if judged else None)
+
+
+def diagnose(
+    lab_name: str | None, vantage: str, target: str, kind: str, launcher: str = "setns"
+) -> tuple[ProbeAnswer, Diagnosis | None]:
+    """Probe one cell and explain why it is what it is (even when it passes)."""
+    live, launch = open_lab(lab_name, launcher, (vantage,))
+    answer = _probe(live, launch, vantage, target, kind)
+    p, r = answer.cell, answer.result
+    cell = Cell(
+        vantage=p.vantage,
+        target=p.target,
+        proto=p.proto,
+        kind=p.kind,
+        address=p.address,
+        port=p.port,
+        state=r.get("state", "error"),
+        expected=p.expected,
+        verdict=answer.verdict or "pass",
+        latency_ms=r.get("latency_ms"),
+        detail=r.get("detail"),
+        reason=p.reason,
+    )
+    return answer, explain_cell(FactFinder(live.handle.client, live.lab, live.state).facts_for(cell))

@@ -1,0 +1,104 @@
+"""Ready = every declared listener is seen listening in its namespace (no fixed sleeps).
+
+Inventories come from the launcher; whether a member still runs, and its logs, from the
+runtime's handle. Both are contracts, so readiness works the same on every engine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from .errors import ReadinessError
+from .labfile.model import Lab, Listener
+from .probes.launchers import Launcher
+from .resolution import dial_order
+from .runtime.base import LiveLab
+from .runtime.state import LabState
+
+_FIRST_POLL_S = 0.02
+_MAX_POLL_S = 0.25
+_BIND_FAILED = ("Address already in use", "EADDRINUSE", "Cannot assign requested address")
+
+
+def _seen(listener: Listener, sockets: list[dict]) -> bool:
+    return any(
+        s.get("proto") == listener.proto and s.get("port") == listener.port and s.get("address") == listener.address
+        for s in sockets
+    )
+
+
+def _url(lst: Listener) -> str:
+    host = f"[{lst.address}]" if ":" in lst.address else lst.address
+    return f"{lst.kind}://{host}:{lst.port}"
+
+
+def wait_ready(live: LiveLab, launcher: Launcher, *, timeout_s: float, progress: Callable[[str], None]) -> None:
+    """Poll socket inventories until all declared listeners appear; record inventories and ::1 facts."""
+    lab, state = live.lab, live.state
+    namespaces = state.all_namespaces()
+    expected = {ns: [lst for lst in lab.listeners if state.namespace_of(lst.service) == ns] for ns in namespaces}
+    pending = set(namespaces)
+    deadline = time.monotonic() + timeout_s
+    pause = _FIRST_POLL_S
+    while True:
+        for ns in take_inventory(state, launcher, sorted(pending), owners=False):
+            if all(_seen(lst, state.sockets[ns]) for lst in expected[ns]):
+                pending.discard(ns)
+        _give_up_on_bind_failures(live, expected, pending)
+        if not pending:
+            take_inventory(state, launcher, namespaces)  # once more, with the owning processes
+            return
+        _fail_if_exited(live, lab)
+        missing = [lst for ns in pending for lst in expected[ns] if not _seen(lst, state.sockets.get(ns, []))]
+        if time.monotonic() >= deadline:
+            what = ", ".join(f"{lst.service} {_url(lst)}" for lst in missing) or "namespace inventory"
+            raise ReadinessError(f"not listening after {timeout_s:g}s: {what}")
+        progress(f"waiting for {len(missing)} listener(s): " + ", ".join(f"{x.service} {_url(x)}" for x in missing[:3]))
+        time.sleep(pause)
+        pause = min(pause * 2, _MAX_POLL_S)
+
+
+def take_inventory(state: LabState, launcher: Launcher, namespaces: list[str], *, owners: bool = True) -> list[str]:
+    """Read each namespace's listening sockets, ::1 status and `localhost` into `state`; the ones read."""
+    read = launcher.inventory([state.netns(ns) for ns in namespaces], owners=owners)
+    for ns, inv in read.items():
+        state.sockets[ns] = inv.sockets
+        state.ipv6_loopback[ns] = inv.ipv6_loopback
+        state.localhost[ns] = dial_order(inv.localhost, inv.ipv6_loopback)
+    return list(read)
+
+
+def _give_up_on_bind_failures(live: LiveLab, expected: dict[str, list[Listener]], pending: set[str]) -> None:
+    """A listener whose process logged that it could not bind will never appear: stop waiting
+    for it (the matrix and the diagnosis will show why) and say so once as a warning."""
+    state = live.state
+    for ns in list(pending):
+        missing = [lst for lst in expected[ns] if not _seen(lst, state.sockets.get(ns, []))]
+        failed = [
+            line
+            for member in state.members.values()
+            if member.namespace == ns and member.role == "service"
+            for line in live.handle.logs(member.name).splitlines()
+            if any(m in line for m in _BIND_FAILED)
+        ]
+        for lst in missing:
+            line = next((ln for ln in failed if _url(lst) in ln or f":{lst.port}" in ln), None)
+            if line is not None:
+                expected[ns] = [x for x in expected[ns] if x != lst]
+                state.warnings.append(f"{lst.service} {_url(lst)} never listened: {line.strip()[:200]}")
+        if all(_seen(lst, state.sockets.get(ns, [])) for lst in expected[ns]):
+            pending.discard(ns)
+
+
+def _fail_if_exited(live: LiveLab, lab: Lab) -> None:
+    for member in live.state.members.values():
+        status = live.handle.status(member.name)
+        if not status.running:
+            where = ""
+            svc = next((s for s in lab.services if s.name == member.name), None)
+            if svc is not None and svc.location is not None:
+                where = f"{svc.location}: "
+            raise ReadinessError(
+                f"{where}service {member.name} exited with code {status.exit_code}: {status.last_log_line[:200]}"
+            )

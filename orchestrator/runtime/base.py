@@ -1,0 +1,151 @@
+"""The runtime contract: everything a session needs from an engine, and the running lab it gets back.
+
+A runtime turns a `Lab` into containers (or tasks, or pods) on one engine and reads back
+what the engine made (`LabState`). Docker's SDK runtime lives in `runtime/docker/`; a
+Compose, Swarm or Kubernetes runtime implements the same two protocols. Nothing outside a
+runtime's own package imports its engine client. See docs/ARCHITECTURE.md.
+
+Vocabulary shared by every runtime:
+- a *member* is a service or an observer (`@NET`, `@outside`) of one run, keyed by its lab name;
+- a *namespace* is named by the member that owns it, or `host`;
+- every resource a run makes carries the labels of `runtime/labels.py`, so `gc` can find it
+  after a hard kill, whichever runtime made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..labfile.model import Lab
+from .state import LabState
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What the engine says about itself (shown in every report header)."""
+
+    kind: str  # "docker", "compose", "swarm", "kubernetes"
+    version: str
+    address: str  # where the client connects, e.g. unix:///var/run/docker.sock
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    """Whether a member's process still runs, and how it ended if it does not."""
+
+    running: bool
+    exit_code: int | None = None
+    last_log_line: str = ""
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a cleanup removed, and networks the engine would not let go of."""
+
+    removed: int
+    stuck: tuple[str, ...] = ()
+
+    def warnings(self) -> list[str]:
+        return [
+            f"network {name} still has stale endpoints in the engine although no container uses it "
+            "(a known Docker race, moby#42119); it is empty and harmless, and a daemon restart removes it"
+            for name in self.stuck
+        ]
+
+
+class LabHandle(Protocol):
+    """The engine side of one running lab. Every method may raise `EngineError`."""
+
+    def refresh(self) -> LabState:
+        """Read the run back from the engine: members, pids, addresses, networks, published ports."""
+        ...
+
+    def start_observers(self, names: list[str]) -> LabState:
+        """Start the named observers that are not running yet (`up` leaves them for first use),
+        then return the refreshed state. Observers carry the run's labels."""
+        ...
+
+    def status(self, member: str) -> MemberStatus:
+        """Whether `member` is still running; raises `ReadinessError` if it vanished."""
+        ...
+
+    def logs(self, member: str, tail: int = 50) -> str:
+        """The last `tail` lines the member's process wrote (stdout and stderr); "" if none or unreadable."""
+        ...
+
+    def teardown(self) -> Removal:
+        """Remove everything carrying this run's label: members first, then networks. Never raises
+        for a resource that is already gone; safe to call twice."""
+        ...
+
+
+@dataclass
+class LiveLab:
+    """A lab running on an engine: the model, what the engine made of it, and the handle to it.
+
+    The one type for "a running lab", whether `check` started it, `up` left it, or a command
+    attached to it later.
+    """
+
+    lab: Lab
+    state: LabState
+    handle: LabHandle
+    engine: EngineInfo
+    warnings: list[str] = field(default_factory=list)
+
+    def ensure_observers(self, wanted: list[str], observer_names: list[str]) -> None:
+        """Start the observers among `wanted` that this run has not started yet."""
+        missing = [m for m in wanted if m in observer_names and m not in self.state.members]
+        if missing:
+            self.state = self.handle.start_observers(missing)
+
+
+class Runtime(Protocol):
+    """An engine that can run labs. Errors cross this boundary only as `LooplabError`s."""
+
+    name: str
+
+    def info(self) -> EngineInfo:
+        """Engine kind, version and address; `EngineError` if it cannot be reached."""
+        ...
+
+    def preflight(self, lab: Lab, *, pull: bool) -> None:
+        """Before anything starts: the toolbox image is ready, every image is present (pulled when
+        `pull` allows), every fixed host port is free. Raises the matching `LooplabError`."""
+        ...
+
+    def start(self, lab: Lab, *, keep: bool, observers: bool, progress: Progress) -> LiveLab:
+        """Create the lab's networks and members (observers too, unless `observers` is False) and
+        return it running. It is not yet known to be *ready* (listeners may still be starting).
+        On any failure, or a signal, everything made so far is removed before the error propagates.
+        `keep` marks the run as left on purpose (by `up`): `gc` then spares it."""
+        ...
+
+    def attach(self, lab_name: str | None) -> LiveLab:
+        """The lab left running by `up` with that name, or the only one; `LooplabError` otherwise."""
+        ...
+
+    def down(self, lab_name: str | None) -> Removal:
+        """Remove labs left running by `up` (one by name, or all)."""
+        ...
+
+    def gc(self, *, spare: Callable[[dict[str, str]], bool]) -> Removal:
+        """Remove every looplab-labelled resource on the engine except those `spare(labels)` keeps."""
+        ...
+
+    def build_toolbox(self, *, force: bool) -> ToolboxBuild:
+        """Make sure the toolbox image exists on the engine (built locally, never pulled)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ToolboxBuild:
+    tag: str
+    digest: str
+    built: bool
+    seconds: float
+    size_bytes: int

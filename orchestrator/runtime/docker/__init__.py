@@ -1,0 +1,67 @@
+"""The Docker SDK runtime: the only place that imports `docker` (see runtime/base.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+
+import docker
+
+from ...labfile.model import Lab
+from .. import labels as L
+from ..base import EngineInfo, LiveLab, Progress, Removal, ToolboxBuild
+from ..interrupts import signals_deferred
+from .attach import find_run
+from .engine import connect, engine_info
+from .lifecycle import LabRunner
+from .preflight import check_host_ports, check_images
+from .removal import remove_labelled
+from .toolbox_image import ensure_toolbox, toolbox_tag
+
+
+class DockerRuntime:
+    """Labs as plain containers and bridge networks, created through the SDK's low-level API."""
+
+    name = "docker"
+
+    @cached_property
+    def client(self) -> docker.DockerClient:
+        return connect()
+
+    def info(self) -> EngineInfo:
+        return engine_info(self.client)
+
+    def preflight(self, lab: Lab, *, pull: bool) -> None:
+        ensure_toolbox(self.client)
+        check_images(self.client, lab, pull=pull)
+        check_host_ports(lab)
+
+    def start(self, lab: Lab, *, keep: bool, observers: bool, progress: Progress) -> LiveLab:
+        runner = LabRunner(
+            self.client, lab, run_id=L.new_run_id(), toolbox_image=toolbox_tag(), keep=keep, progress=progress
+        )
+        try:
+            state = runner.start(observers=observers)
+        except BaseException:
+            with signals_deferred():
+                runner.teardown()
+            raise
+        return LiveLab(lab, state, runner, self.info())
+
+    def attach(self, lab_name: str | None) -> LiveLab:
+        lab, run_id, ids, nets = find_run(self.client, lab_name)
+        runner = LabRunner.resume(self.client, lab, run_id, ids, nets, toolbox_tag())
+        return LiveLab(lab, runner.refresh(), runner, self.info())
+
+    def down(self, lab_name: str | None) -> Removal:
+        filters = {"label": [L.MANAGED, f"{L.KEEP}=true"] + ([f"{L.LAB}={lab_name}"] if lab_name else [])}
+        return remove_labelled(self.client, filters)
+
+    def gc(self, *, spare: Callable[[dict[str, str]], bool]) -> Removal:
+        return remove_labelled(self.client, L.managed_filter(), keep=spare)
+
+    def build_toolbox(self, *, force: bool) -> ToolboxBuild:
+        return ensure_toolbox(self.client, force=force)
+
+
+__all__ = ["DockerRuntime"]
