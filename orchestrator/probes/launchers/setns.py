@@ -18,7 +18,8 @@ from ...errors import ProbeError
 from .. import agent
 from .base import Batch, VantageOutcome, from_response, to_request
 
-AGENT = Path(__file__).resolve().parent.parent / "agent.py"
+AGENT = Path(__file__).resolve().parent.parent / "agent"
+"""The agent package's folder: `python -I -S AGENT` runs it (its __main__ loads it by path)."""
 
 
 class SetnsLauncher:
