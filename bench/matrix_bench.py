@@ -186,7 +186,7 @@ def stage_breakdown(started, subset: list[PlannedCell], reps: int) -> dict:
 
 
 # -- memory ------------------------------------------------------------------------------------
-# Runs the agent file as __main__ (exactly what the setns launcher runs), then reports the
+# Runs the agent package as __main__ (exactly what the setns launcher runs), then reports the
 # child's own VmHWM: the high-water RSS of its current address space only.
 _HWM_WRAPPER = """\
 import runpy, sys

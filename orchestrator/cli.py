@@ -14,6 +14,7 @@ import click
 
 from . import __version__, session
 from .errors import EXIT_FAILED_CELLS, EXIT_OK, Interrupted, LooplabError
+from .probes.agent import cli_kinds  # the probe-kind registry (stdlib only, imported anyway)
 from .report import FORMATS, render
 from .runtime.state import observer_names
 
@@ -173,7 +174,7 @@ def validate(lab_file: str) -> None:
 @main.command()
 @click.option("--lab", "lab_name", help="The running lab (default: the only one).")
 @click.option("--from", "vantage", required=True, help="host, a service, @NET or @outside.")
-@click.option("--proto", "kind", type=click.Choice(["tcp", "udp", "http", "icmp"]), default="tcp", show_default=True)
+@click.option("--proto", "kind", type=click.Choice(cli_kinds()), default="tcp", show_default=True)
 @click.argument("target")
 @launcher_option
 @reports_errors

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from typing import cast
 
 from orchestrator.labfile.model import Listener, ListenerKind, PortPublish, Proto
+from orchestrator.probes.agent import listener_schemes
 
-SCHEMES = ("tcp", "udp", "http")
+SCHEMES = listener_schemes()  # the probe kinds that are also listeners: tcp, udp, http
 DEFAULT_HOST_IP = "127.0.0.1"  # published ports default to loopback (docs/ARCHITECTURE.md, Safety)
 TOOLBOX_REPOSITORY = "looplab/toolbox"
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<host>\[[^\]]*\]|[^/\[\]]*?)(?::(?P<port>[^:/\[\]]*))?/?")
@@ -39,7 +40,7 @@ def parse_listener_url(service: str, url: str) -> Listener:
         raise ValueError(f"malformed listener URL {url!r} (expected e.g. tcp://127.0.0.1:8080)")
     scheme = match["scheme"].lower()
     if scheme not in SCHEMES:
-        raise ValueError(f"listener URL {url!r}: scheme {scheme!r} is not one of tcp, udp, http")
+        raise ValueError(f"listener URL {url!r}: scheme {scheme!r} is not one of {', '.join(SCHEMES)}")
     host = match["host"]
     if match["port"] is None:
         if host.count(":") > 1:

@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Literal
 
 Proto = Literal["tcp", "udp"]
-ListenerKind = Literal["tcp", "udp", "http"]
+ListenerKind = Literal["tcp", "udp", "http"]  # the agent's listener schemes (a unit test keeps them equal)
 State = Literal["open", "closed", "reset", "filtered", "open|filtered", "unreachable", "error"]
 STATES: tuple[str, ...] = ("open", "closed", "reset", "filtered", "open|filtered", "unreachable", "error")
 

@@ -5,10 +5,10 @@
     python -I /looplab/entry.py agent                         probe agent: JSON in, JSON out
     python -I /looplab/entry.py --help
 
-In the image agent.py, serve.py and entry.py sit side by side in /looplab/. In
-the source tree agent.py lives in ../probes/; both layouts work. The sibling
-modules are loaded by file path, so nothing on sys.path can shadow them (and
-they shadow nothing).
+In the image the agent package (agent/), serve.py and entry.py sit side by side
+in /looplab/. In the source tree the agent lives in ../probes/agent/; both layouts
+work. The siblings are loaded by file path, so nothing on sys.path can shadow them
+(and they shadow nothing).
 """
 
 from __future__ import annotations
@@ -29,23 +29,30 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def load(name: str):
-    """Import the sibling module ``name`` from the image layout or the source tree."""
+    """Import the sibling module or package ``name`` from the image layout or the source tree."""
     key = f"_looplab_{name}"
     if key in sys.modules:
         return sys.modules[key]
     for folder in (HERE, os.path.join(os.path.dirname(HERE), "probes")):
-        path = os.path.join(folder, f"{name}.py")
-        if os.path.isfile(path):
-            spec = importlib.util.spec_from_file_location(key, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[key] = module
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[key]
-                raise
-            return module
-    raise ImportError(f"cannot find {name}.py in {HERE}")
+        package = os.path.join(folder, name)
+        if os.path.isfile(os.path.join(package, "__init__.py")):
+            spec = importlib.util.spec_from_file_location(
+                key, os.path.join(package, "__init__.py"), submodule_search_locations=[package]
+            )
+        elif os.path.isfile(os.path.join(folder, f"{name}.py")):
+            spec = importlib.util.spec_from_file_location(key, os.path.join(folder, f"{name}.py"))
+        else:
+            continue
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            for loaded in [m for m in sys.modules if m == key or m.startswith(key + ".")]:
+                del sys.modules[loaded]
+            raise
+        return module
+    raise ImportError(f"cannot find {name}.py or {name}/ in {HERE}")
 
 
 class _Stop(Exception):

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-AGENT_PY = REPO / "orchestrator" / "probes" / "agent.py"
+AGENT_DIR = REPO / "orchestrator" / "probes" / "agent"
 SERVE_PY = REPO / "orchestrator" / "toolbox" / "serve.py"
 ENTRY_PY = REPO / "orchestrator" / "toolbox" / "entry.py"
 NETNS_PREFIX = "looplab-t-"
@@ -39,7 +39,12 @@ def pytest_configure(config):
 
 
 def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
+    if path.is_dir():  # a package, loaded by path as the toolbox's entry.py loads it
+        spec = importlib.util.spec_from_file_location(
+            name, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+    else:
+        spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -48,8 +53,8 @@ def _load(name: str, path: Path):
 
 @pytest.fixture(scope="session")
 def agent():
-    """orchestrator/probes/agent.py, loaded by path (it is a standalone script)."""
-    return _load("_looplab_test_agent", AGENT_PY)
+    """orchestrator/probes/agent/, loaded by path (it is a standalone, stdlib-only package)."""
+    return _load("_looplab_test_agent", AGENT_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +67,7 @@ def paths():
     """Where the scripts under test live."""
 
     class Paths:
-        agent = AGENT_PY
+        agent = AGENT_DIR  # `python -I AGENT_DIR` runs it
         serve = SERVE_PY
         entry = ENTRY_PY
 

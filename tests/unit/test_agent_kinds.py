@@ -262,7 +262,7 @@ def test_sockets_owner_lookup_matches_own_process(agent):
 def test_every_kind_has_full_result_shape_on_error(agent, bad_kind):
     (r,) = run1(agent, {"id": "x", "kind": bad_kind, "address": "no-such-name", "port": 1})
     assert r["state"] == "error"
-    assert set(agent.RESULT_DEFAULTS[bad_kind]) <= set(r)
+    assert set(agent.KINDS[bad_kind].defaults) <= set(r)
 
 
 RESPONDER = r"""

@@ -232,9 +232,9 @@ def _script(args, data: bytes):
     )
 
 
-@pytest.mark.parametrize("how", ["agent.py", "entry.py agent"])
+@pytest.mark.parametrize("how", ["agent dir", "entry.py agent"])
 def test_script_mode(how, paths, start_serve):
-    args = [paths.agent] if how == "agent.py" else [paths.entry, "agent"]
+    args = [paths.agent] if how == "agent dir" else [paths.entry, "agent"]
     served = start_serve("tcp://127.0.0.1:0")
     request = {"vantages": [{"id": "h", "netns": None, "probes": [tcp("p0", served.port)]}]}
     done = _script(args, json.dumps(request).encode())
@@ -252,8 +252,9 @@ def test_script_mode(how, paths, start_serve):
 
 
 def test_image_layout_flat_copy(tmp_path, paths, start_serve):
-    """agent.py, serve.py and entry.py copied flat into one folder, as in the image."""
-    for src in (paths.agent, paths.serve, paths.entry):
+    """The agent package, serve.py and entry.py copied into one folder, as in the image."""
+    shutil.copytree(paths.agent, tmp_path / "agent", ignore=shutil.ignore_patterns("__pycache__"))
+    for src in (paths.serve, paths.entry):
         shutil.copy(src, tmp_path / src.name)
     served = start_serve("tcp://127.0.0.1:0", script=tmp_path / "entry.py", prefix=["serve"])
     request = {"vantages": [{"id": "h", "netns": None, "probes": [tcp("p0", served.port)]}]}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
 from orchestrator.labfile import parse_listener_url
-from orchestrator.labfile.listeners import is_toolbox_image, serve_urls
-from orchestrator.labfile.model import Listener
+from orchestrator.labfile.listeners import SCHEMES, is_toolbox_image, serve_urls
+from orchestrator.labfile.model import Listener, ListenerKind
+from orchestrator.probes.agent import listener_schemes
 
 
 @pytest.mark.parametrize(
@@ -65,3 +68,9 @@ def test_serve_urls_skip_flags_and_plain_words() -> None:
     assert serve_urls(words) == [(3, "tcp://127.0.0.1:1"), (5, "udp://0.0.0.0:2")]
     assert serve_urls(("idle", "tcp://127.0.0.1:1")) == []
     assert serve_urls(()) == []
+
+
+def test_listener_kind_is_the_agents_listener_schemes() -> None:
+    """ListenerKind stays a typing alias; the agent's kind registry is where the schemes live."""
+    assert set(get_args(ListenerKind)) == set(listener_schemes())
+    assert listener_schemes() == SCHEMES

@@ -21,7 +21,8 @@ from .. import agent
 from . import nsenter, procfs
 from .base import Batch, FirewallText, Inventory, VantageOutcome, from_response, to_request
 
-AGENT = Path(__file__).resolve().parent.parent / "agent.py"
+AGENT = Path(__file__).resolve().parent.parent / "agent"
+"""The agent package's folder: `python -I -S AGENT` runs it (its __main__ loads it by path)."""
 
 
 class SetnsLauncher:

@@ -2,7 +2,7 @@
 
 The rootfs holds the interpreter, the libraries `ldd` names for it and its extension
 modules, the stdlib (without tests, GUI and packaging extras), and the toolbox programs
-(entry, serve, agent) under /looplab. It is rebuilt only when its content key changes.
+(entry, serve, the agent package) under /looplab. It is rebuilt only when its content key changes.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ TOOLBOX_REPO = "looplab/toolbox"
 DIGEST_LABEL = "org.looplab.toolbox.digest"
 PYTHON_HOME = "/usr/local"
 _PKG = Path(__file__).resolve().parents[2]
+_AGENT = _PKG / "probes" / "agent"
 PROGRAMS = {
     "entry.py": _PKG / "toolbox" / "entry.py",
     "serve.py": _PKG / "toolbox" / "serve.py",
-    "agent.py": _PKG / "probes" / "agent.py",
+    **{f"agent/{path.name}": path for path in sorted(_AGENT.glob("*.py"))},  # the whole agent package
 }
 _STDLIB_SKIP = {
     "test",
@@ -107,7 +108,7 @@ def build_rootfs_tar(fileobj: io.BufferedIOBase) -> None:
     libs = _ldd([exe, *dynload])
     libpython = [p for p in _interpreter_files() if p != exe]
     with tarfile.open(fileobj=fileobj, mode="w|") as tar:
-        for d in ("tmp", "etc", "proc", "sys", "dev", "usr/local/bin", "usr/local/lib", "looplab"):
+        for d in ("tmp", "etc", "proc", "sys", "dev", "usr/local/bin", "usr/local/lib", "looplab", "looplab/agent"):
             info = tarfile.TarInfo(d)
             info.type = tarfile.DIRTYPE
             info.mode = 0o1777 if d == "tmp" else 0o755
