@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .domain import Diagnosis
 from .labfile.model import is_loopback
 from .runtime.firewall import FirewallEntry
 
@@ -39,16 +40,6 @@ class Facts:
     localhost_order: tuple[str, ...] = ()  # addresses `localhost` resolves to in the vantage, in order
     discovered: bool = False  # the answering listener was not declared by the lab
     detail: str | None = None
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    cause: str
-    found: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.found} Fix: {self.fix}"
 
 
 def _sock(s: dict) -> str:

@@ -13,11 +13,11 @@ import docker
 from .diagnose import Diagnosis
 from .diagnose import diagnose as explain_cell
 from .discovery import with_discovered
+from .domain import Cell, verdict_for
 from .errors import LooplabError
 from .labfile.model import Lab
 from .plan import PlannedCell, cell_for_target, lookup, plan, vantages
 from .probes.launchers import Batch, Launcher, make_launcher
-from .report.model import Cell, verdict_for
 from .resolution import dial_order
 from .runtime.attach import AttachedLab, attach, with_observers
 from .runtime.engine import connect

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from .domain import TargetKind
 from .labfile.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Lab, Listener
-from .report.model import TargetKind
 from .runtime.state import HOST, OUTSIDE, LabState, Published
 
 NOT_REACHABLE = frozenset({"filtered", "unreachable"})

@@ -6,10 +6,10 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import replace
 
+from .domain import Cell, verdict_for
 from .labfile.model import Lab, ProbeSettings
 from .plan import PlannedCell, target_namespace
 from .probes.launchers import Batch, Launcher, VantageOutcome
-from .report.model import Cell, verdict_for
 from .runtime.state import HOST, LabState
 
 

@@ -12,13 +12,13 @@ import docker
 
 from .diagnose import diagnose
 from .discovery import with_discovered
+from .domain import Cell, Report
 from .errors import LooplabError
 from .labfile.loader import load_lab
 from .labfile.model import Lab
 from .plan import plan
 from .probes.launchers import make_launcher
 from .probing import run_matrix
-from .report.model import Cell, Report
 from .runtime import labels as L
 from .runtime.engine import connect, engine_info
 from .runtime.facts import FactFinder

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+from ..domain import Cell, Report
 from . import matrix
-from .model import Cell, Report
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import SCHEMA, Cell, Report
+from ..domain import Cell, Report
+
+SCHEMA = "looplab/report@1"
 
 _CELL_FIELDS = (  # (json key, Cell attribute); contract keys first, then extensions
     ("from", "vantage"),

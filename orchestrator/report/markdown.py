@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ..domain import Cell, Report
 from . import matrix
-from .model import Cell, Report
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~@])")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .model import Cell, Report
+from ..domain import Cell, Report
 
 KIND_ORDER: tuple[str, ...] = ("loopback", "network", "published", "explicit")
 NOT_PROBED = "·"

@@ -14,8 +14,8 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..domain import Cell, Report
 from . import matrix
-from .model import Cell, Report
 
 DEFAULT_WIDTH = 100
 FAIL = "bold red"

@@ -7,9 +7,9 @@ from functools import lru_cache
 import docker
 
 from ..diagnose import Facts
+from ..domain import Cell
 from ..labfile.model import Lab
 from ..plan import target_namespace
-from ..report.model import Cell
 from .firewall import FirewallEntry, read_namespace_firewall
 from .state import HOST, LabState
 

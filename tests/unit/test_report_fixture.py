@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from orchestrator.report.model import Cell, Report
+from orchestrator.domain import Cell, Report
 
 LOOP, APP = "127.0.0.1:62893", "app:62893"
 

@@ -1,4 +1,7 @@
-"""The result model every renderer reads: cells, summary, engine facts. Data only."""
+"""The domain: a probed cell, its verdict and diagnosis, and the report of a run. Data only.
+
+The planner, the prober, the diagnosis and every renderer read these types; none of them
+is owned by a renderer."""
 
 from __future__ import annotations
 
@@ -8,7 +11,17 @@ from typing import Literal
 Verdict = Literal["pass", "exposed", "broken", "mismatch"]
 TargetKind = Literal["loopback", "network", "published", "explicit"]
 
-SCHEMA = "looplab/report@1"
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Why a cell is what it is: a short cause code, what was found, and a fix."""
+
+    cause: str  # "bound-to-loopback", "firewall", ...
+    found: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.found} Fix: {self.fix}"
 
 
 @dataclass(frozen=True)
