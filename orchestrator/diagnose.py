@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .addresses import answers, host_port, owner_text
 from .domain import Diagnosis
 from .labfile.model import is_loopback
 from .runtime.firewall import FirewallEntry
@@ -43,9 +44,8 @@ class Facts:
 
 
 def _sock(s: dict) -> str:
-    addr = f"[{s['address']}]" if ":" in s["address"] else s["address"]
-    owner = f" (pid {s['pid']} {s.get('command') or ''}".rstrip() + ")" if s.get("pid") else ""
-    return f"{s['proto']} {addr}:{s['port']}{owner}"
+    owner = owner_text(s)
+    return f"{s['proto']} {host_port(s['address'], s['port'])}" + (f" ({owner})" if owner else "")
 
 
 def _on_port(facts: Facts, port: int) -> list[dict]:
@@ -144,15 +144,10 @@ def bound_to_loopback(f: Facts) -> Diagnosis | None:
     )
 
 
-def _answers(sock: dict, address: str) -> bool:
-    """Would this listening socket accept a connection to `address`? (:: is dual-stack.)"""
-    return sock["address"] in (address, "::") or (sock["address"] == "0.0.0.0" and ":" not in address)
-
-
 def nothing_listening(f: Facts) -> Diagnosis | None:
     if f.state != "closed" or f.target_ns is None or _on_port(f, f.port):
         return None
-    usable = [s for s in f.target_sockets if s["proto"] == f.proto and _answers(s, f.address)]
+    usable = [s for s in f.target_sockets if s["proto"] == f.proto and answers(s["address"], f.address)]
     others = sorted({s["port"] for s in usable})
     if others:
         near = min(others, key=lambda p: abs(p - f.port))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import docker
 
+from .addresses import answers
 from .diagnose import Diagnosis
 from .diagnose import diagnose as explain_cell
 from .discovery import with_discovered
@@ -277,11 +278,10 @@ def resolve_scan_target(attached: AttachedLab, vantage: str, text: str) -> ScanT
 
 def _owners(sockets: list[dict], address: str, port: int) -> list[dict]:
     """The listening TCP sockets in an inventory that answer `address`:`port`."""
-    wanted = {address, "::"} if ":" in address else {address, "0.0.0.0", "::", f"::ffff:{address}"}
     return [
         {"port": port, "address": s["address"], "pid": s.get("pid"), "command": s.get("command")}
         for s in sockets
-        if s.get("proto") == "tcp" and s.get("port") == port and s.get("address") in wanted
+        if s.get("proto") == "tcp" and s.get("port") == port and answers(s.get("address", ""), address)
     ]
 
 

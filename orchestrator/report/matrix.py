@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..addresses import host_port
 from ..domain import Cell, Report
 
 KIND_ORDER: tuple[str, ...] = ("loopback", "network", "published", "explicit")
@@ -84,8 +85,7 @@ def cell_text(cell: Cell) -> str:
 
 def endpoint(cell: Cell) -> str:
     """The address actually dialled, `[v6]:port` for IPv6."""
-    host = f"[{cell.address}]" if ":" in cell.address else cell.address
-    return f"{host}:{cell.port}"
+    return host_port(cell.address, cell.port)
 
 
 def format_duration(seconds: float) -> str:
