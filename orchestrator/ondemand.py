@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import docker
 
 from .addresses import answers
-from .diagnose import Diagnosis
-from .diagnose import diagnose as explain_cell
+from .diagnosis.finder import FactFinder
+from .diagnosis.rules import diagnose as explain_cell
 from .discovery import with_discovered
-from .domain import Cell, verdict_for
+from .domain import Cell, Diagnosis, verdict_for
 from .errors import LooplabError
 from .labfile.model import Lab
 from .plan import PlannedCell, cell_for_target, lookup, plan, vantages
@@ -22,8 +22,8 @@ from .probes.launchers import Batch, Launcher, make_launcher
 from .resolution import dial_order
 from .runtime.attach import AttachedLab, attach, with_observers
 from .runtime.engine import connect
-from .runtime.facts import FactFinder
 from .runtime.readiness import all_namespaces, take_inventory
+from .runtime.reads import EngineReads
 from .runtime.state import HOST, LabState
 
 PROBE_KINDS = ("tcp", "udp", "http", "icmp")
@@ -131,7 +131,7 @@ def diagnose(lab_name: str | None, vantage: str, target: str, kind: str) -> tupl
         detail=r.get("detail"),
         reason=p.reason,
     )
-    return answer, explain_cell(FactFinder(run.client, run.lab, run.state).facts_for(cell))
+    return answer, explain_cell(FactFinder(EngineReads(run.client), run.lab, run.state).facts_for(cell))
 
 
 def resolve(lab_name: str | None, vantage: str, name: str) -> dict:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, replace
 
 import docker
 
-from .diagnose import diagnose
+from .diagnosis.finder import FactFinder
+from .diagnosis.rules import diagnose
 from .discovery import with_discovered
 from .domain import Cell, Report
 from .errors import LooplabError
@@ -21,11 +22,11 @@ from .probes.launchers import make_launcher
 from .probing import run_matrix
 from .runtime import labels as L
 from .runtime.engine import connect, engine_info
-from .runtime.facts import FactFinder
 from .runtime.firewall import apply_firewall
 from .runtime.interrupts import signals_deferred, signals_raise
 from .runtime.lifecycle import LabRunner, Removal, check_host_ports, check_images, remove_labelled
 from .runtime.readiness import wait_ready
+from .runtime.reads import EngineReads
 from .runtime.state import LabState
 from .runtime.toolbox_image import ensure_toolbox, toolbox_tag
 
@@ -106,7 +107,7 @@ def check(path: str, opts: RunOptions) -> Report:
             cells = run_matrix(planned, lab_run.state, lab_run.lab.probe, make_launcher(opts.launcher), lab_run.lab)
             if any(not c.passed for c in cells):
                 opts.progress("diagnosing failing cells")
-                cells = explain(cells, FactFinder(lab_run.client, lab_run.lab, lab_run.state))
+                cells = explain(cells, FactFinder(EngineReads(lab_run.client), lab_run.lab, lab_run.state))
         finally:
             _teardown(lab_run.runner, opts)
     return Report(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import docker
 import docker.errors
 
+from ..diagnosis.bind_failures import bind_failures
 from ..errors import ReadinessError
 from ..labfile.model import Lab, Listener
 from ..probes import agent
@@ -116,9 +117,6 @@ def all_namespaces(state: LabState) -> list[str]:
     return sorted({HOST, *(m.namespace for m in state.members.values())})
 
 
-_BIND_FAILED = ("Address already in use", "EADDRINUSE", "Cannot assign requested address")
-
-
 def _give_up_on_bind_failures(
     client: docker.DockerClient, state: LabState, expected: dict[str, list[Listener]], pending: set[str]
 ) -> None:
@@ -130,8 +128,7 @@ def _give_up_on_bind_failures(
             line
             for member in state.members.values()
             if member.namespace == ns and member.role == "service"
-            for line in _log_lines(client, member.container_id)
-            if any(m in line for m in _BIND_FAILED)
+            for line in bind_failures("\n".join(_log_lines(client, member.container_id)))
         ]
         for lst in missing:
             line = next((ln for ln in failed if _url(lst) in ln or f":{lst.port}" in ln), None)

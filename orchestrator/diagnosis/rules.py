@@ -1,46 +1,18 @@
 """Why a cell is what it is: pure rules over facts gathered from the namespaces.
 
 Each rule looks at one cause and returns a Diagnosis (cause, what was found, a fix) or None;
-the first rule that recognises the cell wins. Facts are collected by runtime/facts.py.
+the first rule that recognises the cell wins. Facts are collected by finder.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from .addresses import answers, host_port, owner_text
-from .domain import Diagnosis
-from .labfile.model import is_loopback
-from .runtime.firewall import FirewallEntry
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What is known about one probe: the cell and the namespaces on both ends."""
-
-    vantage: str
-    target: str
-    proto: str
-    kind: str
-    address: str
-    port: int
-    state: str
-    expected: str
-    verdict: str
-    vantage_ns: str
-    target_ns: str | None  # None: a port published on the host
-    target_sockets: tuple[dict, ...] = ()  # listening sockets in target_ns
-    firewall: tuple[FirewallEntry, ...] = ()  # rules in target_ns (INPUT) and vantage_ns (OUTPUT)
-    bind_errors: tuple[str, ...] = ()  # log lines of target_ns's processes that failed to bind
-    shared_networks: tuple[str, ...] = ()
-    vantage_networks: tuple[str, ...] = ()
-    target_networks: tuple[str, ...] = ()
-    ipv6_loopback: bool = False  # does the vantage's namespace have ::1
-    published_to: int | None = None  # container port behind a published host port
-    localhost_order: tuple[str, ...] = ()  # addresses `localhost` resolves to in the vantage, in order
-    discovered: bool = False  # the answering listener was not declared by the lab
-    detail: str | None = None
+from ..addresses import answers, host_port, owner_text
+from ..domain import Diagnosis
+from ..labfile.model import is_loopback
+from .bind_failures import in_use
+from .facts import Facts
 
 
 def _sock(s: dict) -> str:
@@ -69,7 +41,7 @@ def firewall_rule(f: Facts) -> Diagnosis | None:
 
 
 def port_conflict(f: Facts) -> Diagnosis | None:
-    lines = [ln for ln in f.bind_errors if f":{f.port}" in ln]
+    lines = [ln for ln in f.bind_errors if f":{f.port}" in ln and in_use(ln)]
     if not lines:
         return None
     holders = _on_port(f, f.port)
