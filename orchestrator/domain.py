@@ -39,14 +39,18 @@ class Cell:
     verdict: Verdict
     latency_ms: float | None = None
     detail: str | None = None  # error text from the probe, if any
-    diagnosis: str | None = None  # why, for a failing cell
+    diagnosis: Diagnosis | None = None  # why, for a failing cell
     reproduce: str | None = None  # a command that repeats this probe
     reason: str | None = None  # which rule of the isolation model set `expected`
-    cause: str | None = None  # short code of the diagnosis ("bound-to-loopback", "firewall", ...)
 
     @property
     def passed(self) -> bool:
         return self.verdict == "pass"
+
+    @property
+    def cause(self) -> str | None:
+        """The diagnosis's short code ("bound-to-loopback", "firewall", ...), if there is one."""
+        return self.diagnosis.cause if self.diagnosis else None
 
 
 @dataclass(frozen=True)

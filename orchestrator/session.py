@@ -126,7 +126,7 @@ def explain(cells: list[Cell], finder: FactFinder) -> list[Cell]:
     out = []
     for cell in cells:
         found = None if cell.passed else diagnose(finder.facts_for(cell))
-        out.append(replace(cell, diagnosis=str(found), cause=found.cause) if found else cell)
+        out.append(replace(cell, diagnosis=found) if found else cell)
     return out
 
 

@@ -83,6 +83,14 @@ def cell_text(cell: Cell) -> str:
     return cell.state if cell.passed else f"{cell.state} {NOT_EQUAL} {cell.expected}"
 
 
+def failure_facts(cell: Cell) -> list[tuple[str, str]]:
+    """What a failure block lists, as (label, text): detail, reason, then the diagnosis's cause, found, fix."""
+    d = cell.diagnosis
+    facts = [("detail", cell.detail), ("reason", cell.reason)]
+    facts += [("cause", d.cause), ("found", d.found), ("fix", d.fix)] if d else []
+    return [(label, text) for label, text in facts if text]
+
+
 def endpoint(cell: Cell) -> str:
     """The address actually dialled, `[v6]:port` for IPv6."""
     return host_port(cell.address, cell.port)
