@@ -1,4 +1,5 @@
-"""The domain: a probed cell, its verdict and diagnosis, and the report of a run. Data only.
+"""The domain: a cell to probe, the cell once probed with its verdict and diagnosis, and the
+report of a run. Data only.
 
 The planner, the prober, the diagnosis and every renderer read these types; none of them
 is owned by a renderer."""
@@ -51,6 +52,53 @@ class Cell:
     def cause(self) -> str | None:
         """The diagnosis's short code ("bound-to-loopback", "firewall", ...), if there is one."""
         return self.diagnosis.cause if self.diagnosis else None
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    """One cell to probe: what to dial from where, what the model expects and why."""
+
+    vantage: str
+    target: str
+    proto: str
+    kind: TargetKind
+    address: str
+    port: int
+    expected: str
+    accepted: frozenset[str]
+    reason: str
+    target_ns: str | None = None  # the namespace whose sockets answer (None: the host's proxy); set by plan()
+    probe: str = ""  # the agent's probe kind: tcp / udp / icmp, or http for an http listener; set by plan()
+
+    def __post_init__(self) -> None:
+        if not self.probe:  # until plan() knows better: the protocol's own probe
+            object.__setattr__(self, "probe", self.proto if self.proto in ("udp", "icmp") else "tcp")
+
+    def observed(
+        self,
+        state: str,
+        *,
+        verdict: Verdict | None = None,
+        latency_ms: float | None = None,
+        detail: str | None = None,
+        reproduce: str | None = None,
+    ) -> Cell:
+        """The Cell this plan became once probed: `state` judged against `accepted` unless `verdict` is given."""
+        return Cell(
+            vantage=self.vantage,
+            target=self.target,
+            proto=self.proto,
+            kind=self.kind,
+            address=self.address,
+            port=self.port,
+            state=state,
+            expected=self.expected,
+            verdict=verdict or verdict_for(state, self.accepted),
+            latency_ms=latency_ms,
+            detail=detail,
+            reason=self.reason,
+            reproduce=reproduce,
+        )
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from .addresses import answers
 from .diagnosis.finder import FactFinder
 from .diagnosis.rules import diagnose as explain_cell
 from .discovery import with_discovered
-from .domain import Cell, Diagnosis, verdict_for
+from .domain import Diagnosis, verdict_for
 from .errors import LooplabError
 from .labfile.model import Lab
 from .plan import PlannedCell, cell_for_target, lookup, plan, vantages
@@ -117,21 +117,9 @@ def diagnose(lab_name: str | None, vantage: str, target: str, kind: str) -> tupl
     run = _running(lab_name, (vantage,))
     answer = _probe(run, vantage, target, kind)
     p, r = answer.cell, answer.result
-    cell = Cell(
-        vantage=p.vantage,
-        target=p.target,
-        proto=p.proto,
-        kind=p.kind,
-        address=p.address,
-        port=p.port,
-        state=r.get("state", "error"),
-        expected=p.expected,
-        verdict=answer.verdict or "pass",
-        latency_ms=r.get("latency_ms"),
-        detail=r.get("detail"),
-        reason=p.reason,
-    )
-    return answer, explain_cell(FactFinder(EngineReads(run.client), run.lab, run.state).facts_for(cell))
+    state, latency = r.get("state", "error"), r.get("latency_ms")
+    cell = p.observed(state, verdict=answer.verdict or "pass", latency_ms=latency, detail=r.get("detail"))
+    return answer, explain_cell(FactFinder(EngineReads(run.client), run.lab, run.state).facts_for(p, cell))
 
 
 def resolve(lab_name: str | None, vantage: str, name: str) -> dict:

@@ -18,28 +18,15 @@ Explicit `x-looplab.expect` entries override, and may add cells outside the deri
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from .addresses import answers, host_port
-from .domain import TargetKind
+from .domain import PlannedCell, TargetKind
 from .labfile.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Lab, Listener
 from .runtime.state import HOST, OUTSIDE, LabState, Published
 
 NOT_REACHABLE = frozenset({"filtered", "unreachable"})
 NOT_OPEN = frozenset({"closed", "filtered", "unreachable", "open|filtered"})
-
-
-@dataclass(frozen=True)
-class PlannedCell:
-    vantage: str
-    target: str
-    proto: str
-    kind: TargetKind
-    address: str
-    port: int
-    expected: str
-    accepted: frozenset[str]
-    reason: str
 
 
 def vantages(lab: Lab) -> list[str]:
@@ -57,7 +44,18 @@ def plan(lab: Lab, state: LabState) -> list[PlannedCell]:
     cells = [*_loopback_cells(lab, state), *_network_cells(lab, state), *_published_cells(lab, state)]
     if lab.probe.icmp:
         cells += _icmp_cells(lab, state)
-    return _apply_expectations(_apply_firewall(cells, lab, state), lab, state)
+    return _apply_expectations(_apply_firewall(_located(cells, lab, state), lab, state), lab, state)
+
+
+def _located(cells: Iterable[PlannedCell], lab: Lab, state: LabState) -> list[PlannedCell]:
+    """The cells with their target namespace and probe kind (an http listener there gets a GET)."""
+    http = {(state.namespace_of(x.service), x.port) for x in lab.listeners if x.kind == "http"}
+    out = []
+    for cell in cells:
+        target_ns = target_namespace(cell.vantage, cell.target, cell.kind, state)
+        probe = "http" if cell.proto == "tcp" and (target_ns, cell.port) in http else cell.probe
+        out.append(replace(cell, target_ns=target_ns, probe=probe))
+    return out
 
 
 # -- helpers on listeners ------------------------------------------------------
@@ -379,10 +377,9 @@ def _apply_firewall(cells: list[PlannedCell], lab: Lab, state: LabState) -> list
         return cells
     out = []
     for cell in cells:
-        target_ns = target_namespace(cell.vantage, cell.target, cell.kind, state)
         rule = None
-        if target_ns is not None and cell.expected in ("open", "closed"):
-            rule = _matching_rule(lab, state, cell, state.namespace_of(cell.vantage), target_ns)
+        if cell.target_ns is not None and cell.expected in ("open", "closed"):
+            rule = _matching_rule(lab, state, cell, state.namespace_of(cell.vantage), cell.target_ns)
         if rule is None:
             out.append(cell)
             continue
@@ -449,6 +446,10 @@ def _apply_expectations(cells: list[PlannedCell], lab: Lab, state: LabState) -> 
 def cell_for_target(vantage: str, target: str, proto: str, lab: Lab, state: LabState) -> PlannedCell:
     """Resolve `target` as dialled from `vantage`; the model's expectation where it has one
     (an empty `accepted` means the model says nothing about this cell)."""
+    return _located([_cell_for_target(vantage, target, proto, lab, state)], lab, state)[0]
+
+
+def _cell_for_target(vantage: str, target: str, proto: str, lab: Lab, state: LabState) -> PlannedCell:
     name, _, port_text = target.rpartition(":")
     port = int(port_text)
     namespace = state.namespace_of(vantage)

@@ -13,7 +13,7 @@ import docker
 from .diagnosis.finder import FactFinder
 from .diagnosis.rules import diagnose
 from .discovery import with_discovered
-from .domain import Cell, Report
+from .domain import Cell, PlannedCell, Report
 from .errors import LooplabError
 from .labfile.loader import load_lab
 from .labfile.model import Lab
@@ -107,7 +107,7 @@ def check(path: str, opts: RunOptions) -> Report:
             cells = run_matrix(planned, lab_run.state, lab_run.lab.probe, make_launcher(opts.launcher), lab_run.lab)
             if any(not c.passed for c in cells):
                 opts.progress("diagnosing failing cells")
-                cells = explain(cells, FactFinder(EngineReads(lab_run.client), lab_run.lab, lab_run.state))
+                cells = explain(planned, cells, FactFinder(EngineReads(lab_run.client), lab_run.lab, lab_run.state))
         finally:
             _teardown(lab_run.runner, opts)
     return Report(
@@ -121,11 +121,11 @@ def check(path: str, opts: RunOptions) -> Report:
     )
 
 
-def explain(cells: list[Cell], finder: FactFinder) -> list[Cell]:
-    """Attach a diagnosis to every failing cell."""
+def explain(planned: list[PlannedCell], cells: list[Cell], finder: FactFinder) -> list[Cell]:
+    """Attach a diagnosis to every failing cell (`cells` are `planned` probed, in plan order)."""
     out = []
-    for cell in cells:
-        found = None if cell.passed else diagnose(finder.facts_for(cell))
+    for p, cell in zip(planned, cells, strict=True):
+        found = None if cell.passed else diagnose(finder.facts_for(p, cell))
         out.append(replace(cell, diagnosis=found) if found else cell)
     return out
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Protocol
 
-from ..domain import Cell
+from ..domain import Cell, PlannedCell
 from ..labfile.model import Lab
-from ..plan import target_namespace
 from ..runtime.state import HOST, LabState
 from .bind_failures import bind_failures
 from .facts import Facts
@@ -42,12 +41,12 @@ class FactFinder:
         self._rules = lru_cache(maxsize=None)(self._read_rules)
         self._logs = lru_cache(maxsize=None)(self._read_bind_errors)
 
-    def facts_for(self, cell: Cell) -> Facts:
+    def facts_for(self, planned: PlannedCell, cell: Cell) -> Facts:
+        """The facts about `cell`, probed as `planned` says (whose target namespace the plan knows)."""
         state = self.state
         vantage_ns = state.namespace_of(cell.vantage)
-        target_ns = target_namespace(cell.vantage, cell.target, cell.kind, state)
         published_to = None
-        answering_ns = target_ns
+        answering_ns = planned.target_ns
         if cell.kind == "published":
             pub = next((p for p in state.published if p.host_port == cell.port and p.proto == cell.proto), None)
             if pub is not None:

@@ -11,6 +11,7 @@ from orchestrator.diagnosis.finder import FactFinder
 from orchestrator.diagnosis.rules import diagnose
 from orchestrator.domain import Cell
 from orchestrator.labfile.loader import load_lab
+from orchestrator.plan import PlannedCell
 from orchestrator.runtime.state import LabState, MemberState, NetworkState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,24 +59,17 @@ def _finder() -> tuple[FactFinder, FakeReads]:
     return FactFinder(reads, lab, state), reads
 
 
-def _cell(**kw: object) -> Cell:
-    base: dict = dict(
-        vantage="peer",
-        target="app:62893",
-        proto="tcp",
-        kind="network",
-        address="10.9.0.2",
-        port=62893,
-        state="closed",
-        expected="open",
-        verdict="broken",
+def _probed(port: int = 62893) -> tuple[PlannedCell, Cell]:
+    """peer dials app:PORT, which the plan says app's namespace answers; seen closed."""
+    planned = PlannedCell(
+        "peer", f"app:{port}", "tcp", "network", "10.9.0.2", port, "open", frozenset({"open"}), "r", target_ns="app"
     )
-    return Cell(**{**base, **kw})
+    return planned, planned.observed("closed")
 
 
 def test_facts_come_from_the_injected_reads():
     finder, _ = _finder()
-    f = finder.facts_for(_cell())
+    f = finder.facts_for(*_probed())
     assert (f.vantage_ns, f.target_ns, f.shared_networks) == ("peer", "app", ("lan",))
     assert [(e.chain, e.dport, e.target) for e in f.firewall] == [("INPUT", 62893, "DROP"), ("OUTPUT", 62893, "REJECT")]
     assert f.bind_errors == (
@@ -87,14 +81,14 @@ def test_facts_come_from_the_injected_reads():
 
 def test_each_namespace_is_read_once():
     finder, reads = _finder()
-    finder.facts_for(_cell())
-    finder.facts_for(_cell(port=1, target="app:1"))
+    finder.facts_for(*_probed())
+    finder.facts_for(*_probed(port=1))
     assert sorted(reads.asked, key=str) == [("firewall", 11), ("firewall", 12), ("logs", "i-app")]
 
 
 def test_a_conflict_needs_an_address_in_use():
     finder, _ = _finder()
-    f = replace(finder.facts_for(_cell()), firewall=())
+    f = replace(finder.facts_for(*_probed()), firewall=())
     assert diagnose(f).cause == "port-conflict" and "Address already in use" in diagnose(f).found
     assert diagnose(replace(f, bind_errors=f.bind_errors[1:])).cause == "bound-to-loopback"
 
