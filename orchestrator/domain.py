@@ -67,7 +67,7 @@ class PlannedCell:
     expected: str
     accepted: frozenset[str]
     reason: str
-    target_ns: str | None = None  # the namespace whose sockets answer (None: the host's proxy); set by plan()
+    target_ns: str | None = None  # namespace whose sockets answer; None for host:P (its proxy) or a ping; by plan()
     probe: str = ""  # the agent's probe kind: tcp / udp / icmp, or http for an http listener; set by plan()
 
     def __post_init__(self) -> None:
