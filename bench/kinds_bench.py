@@ -20,8 +20,8 @@ import _common as C
 
 from orchestrator.plan import PlannedCell, plan
 from orchestrator.probes.launchers import make_launcher
-from orchestrator.probing import probe_kind, run_matrix
-from orchestrator.runtime.state import HOST, LabState
+from orchestrator.probing import run_matrix
+from orchestrator.runtime.state import HOST
 from orchestrator.session import RunOptions, up
 
 NAIVE = {  # one probe of each kind, the way a person would run it inside a container
@@ -51,10 +51,6 @@ def write_lab(directory: Path, services: int) -> Path:
     return path
 
 
-def _kind(cell: PlannedCell, state: LabState, http: set) -> str:
-    return probe_kind(cell, state, http)
-
-
 def time_matrix(started, cells: list[PlannedCell], reps: int) -> dict:
     launcher = make_launcher("setns")
     samples = []
@@ -65,13 +61,11 @@ def time_matrix(started, cells: list[PlannedCell], reps: int) -> dict:
     return C.summary(samples[1:])
 
 
-def naive(started, cells: list[PlannedCell], http: set, sample: int, seed: int) -> dict:
+def naive(started, cells: list[PlannedCell], sample: int, seed: int) -> dict:
     rng = random.Random(seed)
     out: dict[str, dict] = {}
     for kind in ("tcp", "udp", "http", "icmp"):
-        pool = [
-            c for c in cells if _kind(c, started.state, http) == kind and c.expected == "open" and c.vantage != HOST
-        ]
+        pool = [c for c in cells if c.probe == kind and c.expected == "open" and c.vantage != HOST]
         picked = rng.sample(pool, min(sample, len(pool)))
         times = []
         for c in picked:
@@ -90,10 +84,9 @@ def run(args: argparse.Namespace) -> dict:
         _, started = C.timed(lambda: up(str(path), RunOptions(), observers=True))
         try:
             cells = plan(started.lab, started.state)
-            http = {(started.state.namespace_of(x.service), x.port) for x in started.lab.listeners if x.kind == "http"}
             kinds: dict[str, int] = {}
             for c in cells:
-                kinds[_kind(c, started.state, http)] = kinds.get(_kind(c, started.state, http), 0) + 1
+                kinds[c.probe] = kinds.get(c.probe, 0) + 1
             tcp_only = [c for c in cells if c.proto == "tcp"]
             result = {
                 "environment": C.environment(),
@@ -101,7 +94,7 @@ def run(args: argparse.Namespace) -> dict:
                 "kinds": kinds,
                 "all_kinds": {"cells": len(cells), "seconds": time_matrix(started, cells, args.reps)},
                 "tcp_only": {"cells": len(tcp_only), "seconds": time_matrix(started, tcp_only, args.reps)},
-                "naive": naive(started, cells, http, args.sample, args.seed),
+                "naive": naive(started, cells, args.sample, args.seed),
             }
         finally:
             started.handle.teardown()

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__, session
+from .addresses import host_port, owner_text
 from .errors import EXIT_FAILED_CELLS, EXIT_OK, Interrupted, LooplabError
 from .probes.agent import cli_kinds  # the probe-kind registry (stdlib only, imported anyway)
 from .report import FORMATS, render
@@ -264,9 +265,8 @@ def sockets(lab_name: str | None, fmt: str, member: str | None, launcher: str) -
     for namespace, socks in inventory.items():
         click.echo(f"{namespace}:")
         for s in socks:
-            addr = f"[{s['address']}]" if ":" in s["address"] else s["address"]
-            owner = f"pid {s['pid']} {s.get('command') or ''}".strip() if s.get("pid") else "-"
-            click.echo(f"  {s['proto']:<4} {addr + ':' + str(s['port']):<28} {owner[:90]}")
+            owner = owner_text(s) or "-"
+            click.echo(f"  {s['proto']:<4} {host_port(s['address'], s['port']):<28} {owner[:90]}")
 
 
 @main.command()
@@ -310,9 +310,8 @@ def _scan_lines(a: dict) -> list[str]:
             if o is None:
                 listener, process = ("?" if a["owners"] is None else "-"), ""
             else:
-                host = f"[{o['address']}]" if ":" in o["address"] else o["address"]
-                listener = f"{host}:{port}"
-                process = f"pid {o['pid']} {o.get('command') or ''}".strip() if o.get("pid") else "-"
+                listener = host_port(o["address"], port)
+                process = owner_text(o) or "-"
             lines.append(f"  {port:<7}{listener:<28}{process[:90]}".rstrip())
     if not a["open"]:
         lines.append("  no open port")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .addresses import owner_text
 from .labfile.model import Lab, Listener
 from .runtime.state import HOST, LabState
 
@@ -27,7 +28,7 @@ def discovered_listeners(lab: Lab, state: LabState) -> dict[str, list[Listener]]
             key = (sock["proto"], sock["address"], sock["port"])
             if key in declared or sock["address"] == DOCKER_DNS:
                 continue
-            process = f"pid {sock['pid']} {sock.get('command') or ''}".strip() if sock.get("pid") else None
+            process = owner_text(sock) or None
             found.setdefault(namespace, []).append(
                 Listener(namespace, sock["proto"], sock["address"], sock["port"], discovered=True, process=process)
             )

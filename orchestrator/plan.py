@@ -18,27 +18,15 @@ Explicit `x-looplab.expect` entries override, and may add cells outside the deri
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from .addresses import answers, host_port
+from .domain import PlannedCell, TargetKind
 from .labfile.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Lab, Listener
-from .report.model import TargetKind
 from .runtime.state import HOST, OUTSIDE, LabState, Published
 
 NOT_REACHABLE = frozenset({"filtered", "unreachable"})
 NOT_OPEN = frozenset({"closed", "filtered", "unreachable", "open|filtered"})
-
-
-@dataclass(frozen=True)
-class PlannedCell:
-    vantage: str
-    target: str
-    proto: str
-    kind: TargetKind
-    address: str
-    port: int
-    expected: str
-    accepted: frozenset[str]
-    reason: str
 
 
 def vantages(lab: Lab) -> list[str]:
@@ -56,7 +44,18 @@ def plan(lab: Lab, state: LabState) -> list[PlannedCell]:
     cells = [*_loopback_cells(lab, state), *_network_cells(lab, state), *_published_cells(lab, state)]
     if lab.probe.icmp:
         cells += _icmp_cells(lab, state)
-    return _apply_expectations(_apply_firewall(cells, lab, state), lab, state)
+    return _apply_expectations(_apply_firewall(_located(cells, lab, state), lab, state), lab, state)
+
+
+def _located(cells: Iterable[PlannedCell], lab: Lab, state: LabState) -> list[PlannedCell]:
+    """The cells with their target namespace and probe kind (an http listener there gets a GET)."""
+    http = {(state.namespace_of(x.service), x.port) for x in lab.listeners if x.kind == "http"}
+    out = []
+    for cell in cells:
+        target_ns = target_namespace(cell.vantage, cell.target, cell.kind, state)
+        probe = "http" if cell.proto == "tcp" and (target_ns, cell.port) in http else cell.probe
+        out.append(replace(cell, target_ns=target_ns, probe=probe))
+    return out
 
 
 # -- helpers on listeners ------------------------------------------------------
@@ -71,19 +70,9 @@ def _ports(lab: Lab) -> list[tuple[int, str]]:
     return list(seen)
 
 
-def _label(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
 def _answering(listeners: Iterable[Listener], port: int, proto: str, address: str) -> Listener | None:
     """The listener that accepts a dial of address:port, if any (:: is dual-stack)."""
-    v6 = ":" in address
-    for lst in listeners:
-        if lst.port != port or lst.proto != proto:
-            continue
-        if lst.address == address or lst.address == ANY_V6 or (lst.address == ANY_V4 and not v6):
-            return lst
-    return None
+    return next((x for x in listeners if x.port == port and x.proto == proto and answers(x.address, address)), None)
 
 
 # -- rule 1 and 5: each vantage's own loopback ------------------------------
@@ -113,7 +102,7 @@ def _loopback_cell(
     port: int,
     proto: str,
 ) -> PlannedCell:
-    target = _label(address, port)
+    target = host_port(address, port)
     if address == LOOPBACK_V6 and not state.ipv6_loopback.get(namespace, False):
         return PlannedCell(
             vantage,
@@ -137,7 +126,7 @@ def _loopback_cell(
             port,
             "open",
             frozenset({"open"}),
-            f"rule 1: {lst.service} listens on {_label(lst.address, port)} in this namespace",
+            f"rule 1: {lst.service} listens on {host_port(lst.address, port)} in this namespace",
         )
     owners = sorted({x.service for x in everywhere if x.port == port and x.proto == proto and x not in here})
     why = "nothing in this namespace listens there"
@@ -238,7 +227,7 @@ def _network_cell(
             port,
             "closed",
             NOT_OPEN,
-            f"{owner} has an undeclared listener on {_label(lst.address, port)}"
+            f"{owner} has an undeclared listener on {host_port(lst.address, port)}"
             f" ({lst.process or 'process unknown'}); the lab does not declare it, so only "
             f"{owner}'s own namespace should reach it",
         )
@@ -252,11 +241,11 @@ def _network_cell(
             port,
             "open",
             frozenset({"open"}),
-            f"rule 2: {via}; {lst.service} listens on {_label(lst.address, port)}",
+            f"rule 2: {via}; {lst.service} listens on {host_port(lst.address, port)}",
         )
     bound = [x for x in listeners if x.port == port and x.proto == proto]
     why = (
-        f"rule 1: {bound[0].service} listens on {_label(bound[0].address, port)} only"
+        f"rule 1: {bound[0].service} listens on {host_port(bound[0].address, port)} only"
         if bound
         else f"nothing listens on {port}/{proto} there"
     )
@@ -333,12 +322,12 @@ def _behind_publish(lab: Lab, state: LabState, pub: Published) -> tuple[str, str
     ]
     open_ = [x for x in listeners if not x.is_loopback]
     if open_:
-        return "open", f"{pub.service} listens on {_label(open_[0].address, pub.container_port)} behind it"
+        return "open", f"{pub.service} listens on {host_port(open_[0].address, pub.container_port)} behind it"
     if pub.proto == "udp":
         return "open|filtered", f"nothing answers on {pub.service}'s {pub.container_port}/udp"
     if listeners:
         return "reset", (
-            f"{pub.service} listens on {_label(listeners[0].address, pub.container_port)} (its own "
+            f"{pub.service} listens on {host_port(listeners[0].address, pub.container_port)} (its own "
             "loopback), so the proxy accepts and then resets"
         )
     return "reset", f"nothing declared listens on {pub.service}'s port {pub.container_port}; the proxy resets"
@@ -388,10 +377,9 @@ def _apply_firewall(cells: list[PlannedCell], lab: Lab, state: LabState) -> list
         return cells
     out = []
     for cell in cells:
-        target_ns = target_namespace(cell.vantage, cell.target, cell.kind, state)
         rule = None
-        if target_ns is not None and cell.expected in ("open", "closed"):
-            rule = _matching_rule(lab, state, cell, state.namespace_of(cell.vantage), target_ns)
+        if cell.target_ns is not None and cell.expected in ("open", "closed"):
+            rule = _matching_rule(lab, state, cell, state.namespace_of(cell.vantage), cell.target_ns)
         if rule is None:
             out.append(cell)
             continue
@@ -458,6 +446,10 @@ def _apply_expectations(cells: list[PlannedCell], lab: Lab, state: LabState) -> 
 def cell_for_target(vantage: str, target: str, proto: str, lab: Lab, state: LabState) -> PlannedCell:
     """Resolve `target` as dialled from `vantage`; the model's expectation where it has one
     (an empty `accepted` means the model says nothing about this cell)."""
+    return _located([_cell_for_target(vantage, target, proto, lab, state)], lab, state)[0]
+
+
+def _cell_for_target(vantage: str, target: str, proto: str, lab: Lab, state: LabState) -> PlannedCell:
     name, _, port_text = target.rpartition(":")
     port = int(port_text)
     namespace = state.namespace_of(vantage)

@@ -6,43 +6,31 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import replace
 
+from .domain import Cell, PlannedCell
 from .labfile.model import Lab, ProbeSettings
-from .plan import PlannedCell, target_namespace
 from .probes.launchers import Batch, Launcher, VantageOutcome
-from .report.model import Cell, verdict_for
 from .runtime.state import LabState
 
 
-def probe_for(index: int, cell: PlannedCell, settings: ProbeSettings, kind: str) -> dict:
+def probe_for(index: int, cell: PlannedCell, settings: ProbeSettings) -> dict:
+    """The agent's probe spec for one planned cell (its kind chosen by the plan)."""
     spec = {
         "id": str(index),
-        "kind": kind,
+        "kind": cell.probe,
         "address": cell.address,
         "timeout": settings.timeout_s,
         "grace": settings.grace_s,
     }
-    if kind != "icmp":
+    if cell.probe != "icmp":
         spec["port"] = cell.port
     return spec
 
 
-def probe_kind(cell: PlannedCell, state: LabState, http_ports: set[tuple[str, int]]) -> str:
-    """tcp/udp/icmp by protocol; an HTTP listener gets a real GET (its status line is reported)."""
-    if cell.proto in ("udp", "icmp"):
-        return cell.proto
-    target_ns = target_namespace(cell.vantage, cell.target, cell.kind, state)
-    return "http" if (target_ns, cell.port) in http_ports else "tcp"
-
-
-def batches_for(
-    planned: Sequence[PlannedCell], state: LabState, settings: ProbeSettings, lab: Lab | None = None
-) -> list[Batch]:
+def batches_for(planned: Sequence[PlannedCell], state: LabState, settings: ProbeSettings) -> list[Batch]:
     """One batch per vantage, probes in plan order."""
-    http_ports = {(state.namespace_of(x.service), x.port) for x in (lab.listeners if lab else ()) if x.kind == "http"}
     by_vantage: dict[str, list[dict]] = {}
     for i, cell in enumerate(planned):
-        spec = probe_for(i, cell, settings, probe_kind(cell, state, http_ports))
-        by_vantage.setdefault(cell.vantage, []).append(spec)
+        by_vantage.setdefault(cell.vantage, []).append(probe_for(i, cell, settings))
     return [Batch(vantage, state.netns(vantage), probes) for vantage, probes in by_vantage.items()]
 
 
@@ -56,12 +44,12 @@ def run_matrix(
     when asked again is a transient, kept as passed with what the first probe saw.
     """
     deadline = settings.timeout_s + settings.grace_s + 30.0
-    cells = judge(planned, launcher.run(batches_for(planned, state, settings, lab), deadline_s=deadline), lab)
+    cells = judge(planned, launcher.run(batches_for(planned, state, settings), deadline_s=deadline), lab)
     again = [i for i, cell in enumerate(cells) if not cell.passed]
     if not again:
         return cells
     retry = [planned[i] for i in again]
-    second = judge(retry, launcher.run(batches_for(retry, state, settings, lab), deadline_s=deadline), lab)
+    second = judge(retry, launcher.run(batches_for(retry, state, settings), deadline_s=deadline), lab)
     for i, cell in zip(again, second):
         if cell.passed:
             note = f"the first probe saw {cells[i].state} ({cells[i].detail or 'no detail'}); a second saw {cell.state}"
@@ -87,23 +75,7 @@ def judge(planned: Sequence[PlannedCell], outcomes: dict[str, VantageOutcome], l
             state, latency, detail = result.get("state", "error"), result.get("latency_ms"), result.get("detail")
             if result.get("status") and not detail:
                 detail = result["status"]  # an HTTP status line says more than "open"
-        cells.append(
-            Cell(
-                vantage=p.vantage,
-                target=p.target,
-                proto=p.proto,
-                kind=p.kind,
-                address=p.address,
-                port=p.port,
-                state=state,
-                expected=p.expected,
-                verdict=verdict_for(state, p.accepted),
-                latency_ms=latency,
-                detail=detail,
-                reason=p.reason,
-                reproduce=reproduce_command(lab, p),
-            )
-        )
+        cells.append(p.observed(state, latency_ms=latency, detail=detail, reproduce=reproduce_command(lab, p)))
     return cells
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from .addresses import host_port
+from .diagnosis.bind_failures import bind_failures
 from .errors import ReadinessError
 from .labfile.model import Lab, Listener
 from .probes.launchers import Launcher
@@ -18,7 +20,6 @@ from .runtime.state import LabState
 
 _FIRST_POLL_S = 0.02
 _MAX_POLL_S = 0.25
-_BIND_FAILED = ("Address already in use", "EADDRINUSE", "Cannot assign requested address")
 
 
 def _seen(listener: Listener, sockets: list[dict]) -> bool:
@@ -29,8 +30,7 @@ def _seen(listener: Listener, sockets: list[dict]) -> bool:
 
 
 def _url(lst: Listener) -> str:
-    host = f"[{lst.address}]" if ":" in lst.address else lst.address
-    return f"{lst.kind}://{host}:{lst.port}"
+    return f"{lst.kind}://{host_port(lst.address, lst.port)}"
 
 
 def wait_ready(live: LiveLab, launcher: Launcher, *, timeout_s: float, progress: Callable[[str], None]) -> None:
@@ -79,8 +79,7 @@ def _give_up_on_bind_failures(live: LiveLab, expected: dict[str, list[Listener]]
             line
             for member in state.members.values()
             if member.namespace == ns and member.role == "service"
-            for line in live.handle.logs(member.name).splitlines()
-            if any(m in line for m in _BIND_FAILED)
+            for line in bind_failures(live.handle.logs(member.name))
         ]
         for lst in missing:
             line = next((ln for ln in failed if _url(lst) in ln or f":{lst.port}" in ln), None)

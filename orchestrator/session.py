@@ -11,20 +11,21 @@ import socket
 import time
 from dataclasses import dataclass, field, replace
 
-from .diagnose import diagnose
+from .diagnosis.finder import FactFinder
+from .diagnosis.rules import diagnose
 from .discovery import with_discovered
+from .domain import Cell, PlannedCell, Report
 from .errors import LooplabError
 from .firewall_setup import apply_declared_rules
 from .labfile.loader import load_lab
+from .live_reads import LiveReads
 from .plan import plan
 from .probes.launchers import Launcher, make_launcher
 from .probing import run_matrix
 from .readiness import wait_ready
-from .report.model import Cell, Report
 from .runtime import LiveLab, Removal, Runtime, get_runtime
 from .runtime import labels as L
 from .runtime.base import Progress
-from .runtime.facts import FactFinder
 from .runtime.interrupts import signals_deferred, signals_raise
 
 
@@ -96,7 +97,7 @@ def check(path: str, opts: RunOptions) -> Report:
             cells = run_matrix(planned, live.state, live.lab.probe, launcher, live.lab)
             if any(not c.passed for c in cells):
                 opts.progress("diagnosing failing cells")
-                cells = explain(cells, FactFinder(live.handle.client, live.lab, live.state))
+                cells = explain(planned, cells, FactFinder(LiveReads(live, launcher), live.lab, live.state))
         finally:
             _teardown(live, opts)
     return Report(
@@ -110,12 +111,12 @@ def check(path: str, opts: RunOptions) -> Report:
     )
 
 
-def explain(cells: list[Cell], finder: FactFinder) -> list[Cell]:
-    """Attach a diagnosis to every failing cell."""
+def explain(planned: list[PlannedCell], cells: list[Cell], finder: FactFinder) -> list[Cell]:
+    """Attach a diagnosis to every failing cell (`cells` are `planned` probed, in plan order)."""
     out = []
-    for cell in cells:
-        found = None if cell.passed else diagnose(finder.facts_for(cell))
-        out.append(replace(cell, diagnosis=str(found), cause=found.cause) if found else cell)
+    for p, cell in zip(planned, cells, strict=True):
+        found = None if cell.passed else diagnose(finder.facts_for(p, cell))
+        out.append(replace(cell, diagnosis=found) if found else cell)
     return out
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..diagnose import Diagnosis
-from ..diagnose import diagnose as explain_cell
+from ..diagnosis.finder import FactFinder
+from ..diagnosis.rules import diagnose as explain_cell
+from ..domain import Diagnosis, PlannedCell, verdict_for
 from ..errors import LooplabError
-from ..plan import PlannedCell, cell_for_target, lookup, plan
+from ..live_reads import LiveReads
+from ..plan import cell_for_target, lookup, plan
 from ..probes.launchers import Launcher
-from ..report.model import Cell, verdict_for
 from ..runtime.base import LiveLab
-from ..runtime.facts import FactFinder
 from .attach import check_vantage, open_lab, run_one
 
 _TARGET = re.compile(r"^(?P<name>\[::1\]|127\.0\.0\.1|[A-Za-z0-9][A-Za-z0-9_.-]*)(?::(?P<port>\d{1,5}))?$")
@@ -71,18 +71,6 @@ def diagnose(
     live, launch = open_lab(lab_name, launcher, (vantage,))
     answer = _probe(live, launch, vantage, target, kind)
     p, r = answer.cell, answer.result
-    cell = Cell(
-        vantage=p.vantage,
-        target=p.target,
-        proto=p.proto,
-        kind=p.kind,
-        address=p.address,
-        port=p.port,
-        state=r.get("state", "error"),
-        expected=p.expected,
-        verdict=answer.verdict or "pass",
-        latency_ms=r.get("latency_ms"),
-        detail=r.get("detail"),
-        reason=p.reason,
-    )
-    return answer, explain_cell(FactFinder(live.handle.client, live.lab, live.state).facts_for(cell))
+    state, latency = r.get("state", "error"), r.get("latency_ms")
+    cell = p.observed(state, verdict=answer.verdict or "pass", latency_ms=latency, detail=r.get("detail"))
+    return answer, explain_cell(FactFinder(LiveReads(live, launch), live.lab, live.state).facts_for(p, cell))

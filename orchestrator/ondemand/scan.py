@@ -8,6 +8,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from ..addresses import answers
 from ..errors import LooplabError
 from ..plan import cell_for_target
 from ..readiness import take_inventory
@@ -92,11 +93,10 @@ def resolve_scan_target(live: LiveLab, vantage: str, text: str) -> ScanTarget:
 
 def _owners(sockets: list[dict], address: str, port: int) -> list[dict]:
     """The listening TCP sockets in an inventory that answer `address`:`port`."""
-    wanted = {address, "::"} if ":" in address else {address, "0.0.0.0", "::", f"::ffff:{address}"}
     return [
         {"port": port, "address": s["address"], "pid": s.get("pid"), "command": s.get("command")}
         for s in sockets
-        if s.get("proto") == "tcp" and s.get("port") == port and s.get("address") in wanted
+        if s.get("proto") == "tcp" and s.get("port") == port and answers(s.get("address", ""), address)
     ]
 
 

@@ -1,10 +1,10 @@
-"""Reports: one result model, many renderers (terminal, JSON, JUnit XML, Markdown, HTML)."""
+"""Renderers of a domain.Report (terminal, JSON, JUnit XML, Markdown, HTML), and the JSON parser."""
 
 from __future__ import annotations
 
+from ..domain import Report
 from . import html, json_report, junit, markdown, terminal
-from .json_report import parse_report
-from .model import SCHEMA, Cell, Report, Summary, verdict_for
+from .json_report import SCHEMA, parse_report
 
 FORMATS: tuple[str, ...] = ("terminal", "json", "junit", "markdown", "html")
 
@@ -19,4 +19,4 @@ def render(report: Report, fmt: str, *, color: bool = False, width: int | None =
     return renderers[fmt](report)
 
 
-__all__ = ["FORMATS", "SCHEMA", "Cell", "Report", "Summary", "parse_report", "render", "verdict_for"]
+__all__ = ["FORMATS", "SCHEMA", "parse_report", "render"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+from ..domain import Cell, Report
 from . import matrix
-from .model import Cell, Report
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222}
@@ -58,11 +58,10 @@ def _failure(cell: Cell) -> list[str]:
         f'<span class="bad">{escape(cell.state)}, expected {escape(cell.expected)} · '
         f"{escape(matrix.marker(cell))}</span></h3>"
     )
-    facts = [(label, getattr(cell, label)) for label in ("detail", "reason", "diagnosis", "reproduce")]
+    facts = matrix.failure_facts(cell) + ([("reproduce", cell.reproduce)] if cell.reproduce else [])
     rows = [
-        f"<dt>{label}</dt><dd>{f'<code>{escape(v)}</code>' if label == 'reproduce' else escape(v)}</dd>"
+        f"<dt>{label}</dt><dd>{f'<code>{escape(v)}</code>' if label in ('cause', 'reproduce') else escape(v)}</dd>"
         for label, v in facts
-        if v
     ]
     return [head] + (["<dl>", *rows, "</dl>"] if rows else [])
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import SCHEMA, Cell, Report
+from ..domain import Cell, Diagnosis, Report
+
+SCHEMA = "looplab/report@1"
 
 _CELL_FIELDS = (  # (json key, Cell attribute); contract keys first, then extensions
     ("from", "vantage"),
@@ -17,15 +19,22 @@ _CELL_FIELDS = (  # (json key, Cell attribute); contract keys first, then extens
     ("expected", "expected"),
     ("verdict", "verdict"),
     ("latency_ms", "latency_ms"),
-    ("diagnosis", "diagnosis"),
+    ("diagnosis", "diagnosis"),  # {"cause", "found", "fix"} or null
     ("reproduce", "reproduce"),
     ("kind", "kind"),
     ("detail", "detail"),
     ("reason", "reason"),
-    ("cause", "cause"),
+    ("cause", "cause"),  # = diagnosis.cause; written for readers of the flat form
+    ("diagnosis_text", "diagnosis"),  # deprecated: the flat "FOUND Fix: FIX" string that `diagnosis` was
 )
 _CONTRACT_KEYS = frozenset(key for key, _ in _CELL_FIELDS[:11])
-_EXTENSION_DEFAULTS: dict[str, Any] = {"kind": "explicit", "detail": None, "reason": None, "cause": None}
+_EXTENSION_DEFAULTS: dict[str, Any] = {"kind": "explicit", "detail": None, "reason": None}
+
+
+def _json_value(key: str, value: Any) -> Any:
+    if isinstance(value, Diagnosis):
+        return str(value) if key == "diagnosis_text" else {"cause": value.cause, "found": value.found, "fix": value.fix}
+    return value
 
 
 def to_dict(report: Report) -> dict[str, Any]:
@@ -35,7 +44,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "schema": SCHEMA,
         "lab": report.lab,
         "engine": {"kind": report.engine_kind, "version": report.engine_version},
-        "cells": [{key: getattr(c, attr) for key, attr in _CELL_FIELDS} for c in report.cells],
+        "cells": [{key: _json_value(key, getattr(c, attr)) for key, attr in _CELL_FIELDS} for c in report.cells],
         "summary": {"cells": s.cells, "pass": s.passed, "fail": s.failed, "exposed": s.exposed, "broken": s.broken},
         "run_id": report.run_id,
         "duration_s": report.duration_s,
@@ -48,19 +57,31 @@ def render(report: Report) -> str:
     return json.dumps(to_dict(report), indent=2, ensure_ascii=False) + "\n"
 
 
+def _diagnosis(raw: dict[str, Any]) -> Diagnosis | None:
+    """The cell's diagnosis: the object, or the flat string of reports written before it was one."""
+    value = raw.get("diagnosis")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        found, _, fix = value.partition(" Fix: ")
+        return Diagnosis(raw.get("cause") or "", found, fix)
+    return Diagnosis(value["cause"], value["found"], value["fix"])
+
+
 def _cell(raw: dict[str, Any]) -> Cell:
     fields = {attr: raw[key] for key, attr in _CELL_FIELDS if key in _CONTRACT_KEYS}
-    fields.update(
-        {attr: raw.get(key, _EXTENSION_DEFAULTS[key]) for key, attr in _CELL_FIELDS if key not in _CONTRACT_KEYS}
-    )
+    fields.update({key: raw.get(key, default) for key, default in _EXTENSION_DEFAULTS.items()})
+    fields["diagnosis"] = _diagnosis(raw)
     return Cell(**fields)
 
 
 def parse_report(text: str) -> Report:
     """Read a JSON report back into a Report (the summary is derived, so it is not read).
 
-    Missing extension keys take defaults (`kind` "explicit"). Raises ValueError for
-    another schema or a missing contract key.
+    Missing extension keys take defaults (`kind` "explicit"); `cause` and `diagnosis_text`
+    are not read (the `diagnosis` object holds both), except that a `diagnosis` string from a
+    report written before it was an object is split into found and fix, with `cause`. Raises
+    ValueError for another schema or a missing contract key.
     """
     data = json.loads(text)
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:

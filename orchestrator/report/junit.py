@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from ..domain import Cell, Report
 from . import matrix
-from .model import Cell, Report
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -22,10 +22,8 @@ def _seconds(ms: float | None) -> str:
 
 def _failure_body(cell: Cell) -> str:
     lines = [f"{cell.vantage} -> {cell.target} ({cell.proto}, {matrix.endpoint(cell)})"]
-    for label in ("detail", "reason", "diagnosis", "reproduce"):
-        value = getattr(cell, label)
-        if value:
-            lines.append(f"{label}: {value}")
+    facts = matrix.failure_facts(cell) + ([("reproduce", cell.reproduce)] if cell.reproduce else [])
+    lines += [f"{label}: {value}" for label, value in facts]
     return _clean("\n".join(lines))
 
 

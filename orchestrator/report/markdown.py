@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ..domain import Cell, Report
 from . import matrix
-from .model import Cell, Report
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~@])")
 
@@ -50,10 +50,8 @@ def _failure(cell: Cell) -> list[str]:
         f"- **{code(cell.vantage)} → {code(cell.target)}** ({cell.proto}, {code(matrix.endpoint(cell))}): "
         f"observed {code(cell.state)}, expected {code(cell.expected)} — **{matrix.marker(cell)}**"
     ]
-    for label in ("detail", "reason", "diagnosis"):
-        value = getattr(cell, label)
-        if value:
-            lines.append(f"  - {label}: {text(value)}")
+    for label, value in matrix.failure_facts(cell):
+        lines.append(f"  - {label}: {code(value) if label == 'cause' else text(value)}")
     if cell.reproduce:
         lines.append(f"  - reproduce: {code(cell.reproduce)}")
     return lines

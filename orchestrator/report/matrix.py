@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .model import Cell, Report
+from ..addresses import host_port
+from ..domain import Cell, Report
 
 KIND_ORDER: tuple[str, ...] = ("loopback", "network", "published", "explicit")
 NOT_PROBED = "·"
@@ -82,10 +83,17 @@ def cell_text(cell: Cell) -> str:
     return cell.state if cell.passed else f"{cell.state} {NOT_EQUAL} {cell.expected}"
 
 
+def failure_facts(cell: Cell) -> list[tuple[str, str]]:
+    """What a failure block lists, as (label, text): detail, reason, then the diagnosis's cause, found, fix."""
+    d = cell.diagnosis
+    facts = [("detail", cell.detail), ("reason", cell.reason)]
+    facts += [("cause", d.cause), ("found", d.found), ("fix", d.fix)] if d else []
+    return [(label, text) for label, text in facts if text]
+
+
 def endpoint(cell: Cell) -> str:
     """The address actually dialled, `[v6]:port` for IPv6."""
-    host = f"[{cell.address}]" if ":" in cell.address else cell.address
-    return f"{host}:{cell.port}"
+    return host_port(cell.address, cell.port)
 
 
 def format_duration(seconds: float) -> str:

@@ -14,12 +14,13 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..domain import Cell, Report
 from . import matrix
-from .model import Cell, Report
 
 DEFAULT_WIDTH = 100
 FAIL = "bold red"
 ROW_HEADER = "from \\ to"
+REPRODUCE = "  reproduce:"
 
 
 def _state(cell: Cell) -> Text:
@@ -93,11 +94,10 @@ def _failure(cell: Cell) -> list[RenderableType]:
         (matrix.marker(cell), FAIL),
     )
     facts = Table.grid(padding=(0, 1))
-    facts.add_column(style="dim", no_wrap=True)
+    facts.add_column(style="dim", no_wrap=True, min_width=len(REPRODUCE))  # aligned with the reproduce line
     facts.add_column()
-    for label, value in (("detail", cell.detail), ("reason", cell.reason), ("diagnosis", cell.diagnosis)):
-        if value:
-            facts.add_row(f"  {label}:", Text(value))
+    for label, value in matrix.failure_facts(cell):
+        facts.add_row(f"  {label}:", Text(value))
     return [head, facts] if facts.row_count else [head]
 
 
@@ -128,6 +128,6 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
         console.print()
         console.print(*_failure(cell), sep="\n")
         if cell.reproduce:  # never wrapped: it must paste as one command
-            console.print(Text.assemble(("  reproduce: ", "dim"), (cell.reproduce, "cyan")), soft_wrap=True)
+            console.print(Text.assemble((f"{REPRODUCE} ", "dim"), (cell.reproduce, "cyan")), soft_wrap=True)
     text = console.file.getvalue()  # type: ignore[attr-defined]
     return "".join(line.rstrip() + "\n" for line in text.splitlines())

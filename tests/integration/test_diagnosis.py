@@ -154,9 +154,11 @@ def test_failing_cell_is_diagnosed(looplab, tmp_path, lab, edits, where, cause, 
     assert done.returncode == 1, done.describe()
     c = cell(done.json(), *where)
     assert c["verdict"] != "pass", c
-    assert c["cause"] == cause, c
+    d = c["diagnosis"]
+    assert c["cause"] == d["cause"] == cause, c
     for needle in needles:
-        assert needle in c["diagnosis"], (needle, c["diagnosis"])
+        assert needle in d["found"], (needle, d)
+    assert d["fix"] and c["diagnosis_text"] == f"{d['found']} Fix: {d['fix']}", c
     assert c["reproduce"] and "looplab probe" in c["reproduce"]
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from orchestrator.diagnosis.firewall_rules import parse_iptables_save, parse_nft
 from orchestrator.discovery import discovered_listeners, with_discovered
 from orchestrator.labfile.loader import load_lab
 from orchestrator.plan import plan
 from orchestrator.resolution import dial_order
-from orchestrator.runtime.firewall import _parse_iptables_save, _parse_nft
 from orchestrator.runtime.state import HOST, OUTSIDE, LabState, MemberState, NetworkState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,11 +98,11 @@ def test_rule7_firewall_changes_expectations():
 
 
 def test_parse_iptables_save_and_nft():
-    saved = _parse_iptables_save(
+    saved = parse_iptables_save(
         "*filter\n:INPUT ACCEPT [0:0]\n[5:300] -A INPUT -i lo -p tcp -m tcp --dport 62893 -j DROP\nCOMMIT\n"
     )
     assert [(e.chain, e.dport, e.target, e.packets, e.interface) for e in saved] == [("INPUT", 62893, "DROP", 5, "lo")]
-    nft = _parse_nft(
+    nft = parse_nft(
         "table ip filter {\n chain INPUT {\n  tcp dport 1 counter packets 1 bytes 1 drop\n }\n}\n"
         "table inet mine {\n chain input {\n  type filter hook input priority 0; policy accept;\n"
         "  udp dport 53 counter packets 3 bytes 9 reject\n }\n}\n"

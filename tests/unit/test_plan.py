@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.labfile.loader import load_lab
-from orchestrator.plan import plan, vantages
+from orchestrator.plan import PlannedCell, cell_for_target, plan, vantages
 from orchestrator.runtime.state import HOST, OUTSIDE, LabState, MemberState, NetworkState, Published
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,3 +188,59 @@ def test_explicit_expectation_overrides_and_extends(seed, tmp_path):
     assert flipped.reason.startswith("expect at ")
     extra = cells[("peer", "host:9999")]
     assert extra.kind == "explicit" and extra.address == "10.9.0.1"
+
+
+KINDS = """\
+services:
+  web:
+    image: looplab/toolbox
+    command: ["serve", "http://0.0.0.0:8080", "udp://0.0.0.0:5353"]
+    networks: [lan]
+  peer:
+    image: looplab/toolbox
+    command: ["idle"]
+    networks: [lan]
+networks:
+  lan: {}
+x-looplab:
+  probe: {timeout: 1s, icmp: true}
+"""
+
+
+def test_cells_carry_their_target_namespace_and_probe_kind(tmp_path):
+    path = tmp_path / "kinds.yml"
+    path.write_text(KINDS)
+    lab = load_lab(path)
+    members = {
+        "web": ("web", {"lan": "10.9.0.2"}),
+        "peer": ("peer", {"lan": "10.9.0.3"}),
+        OUTSIDE: (OUTSIDE, {OUTSIDE: "10.9.99.2"}),
+    }
+    state = _state(lab, members, [Published("web", 8080, "tcp", "127.0.0.1", 62894)])
+    cells = {(c.vantage, c.target, c.proto): c for c in plan(lab, state)}
+    seen = {key: (c.target_ns, c.probe) for key, c in cells.items()}
+    assert seen[("peer", "web:8080", "tcp")] == ("web", "http")  # an http listener gets a GET
+    assert seen[("web", "127.0.0.1:8080", "tcp")] == ("web", "http")
+    assert seen[("peer", "127.0.0.1:8080", "tcp")] == ("peer", "tcp")  # nothing of web's lives there
+    assert seen[("peer", "web:5353", "udp")] == ("web", "udp")
+    assert seen[("peer", "web", "icmp")][1] == "icmp"
+    assert seen[(HOST, "host:62894", "tcp")] == (None, "tcp")  # the host's proxy answers
+    asked = cell_for_target("peer", "web:8080", "tcp", lab, state)
+    assert (asked.target_ns, asked.probe) == ("web", "http")
+
+
+def test_a_planned_cell_becomes_a_judged_cell():
+    planned = PlannedCell(HOST, "127.0.0.1:1", "udp", "loopback", "127.0.0.1", 1, "closed", frozenset({"closed"}), "r")
+    assert planned.probe == "udp" and planned.target_ns is None  # before plan() places it
+    cell = planned.observed("open", latency_ms=0.5, detail="echo", reproduce="looplab probe ...")
+    assert (cell.vantage, cell.target, cell.proto, cell.address, cell.port) == (
+        HOST,
+        "127.0.0.1:1",
+        "udp",
+        "127.0.0.1",
+        1,
+    )
+    assert (cell.state, cell.expected, cell.verdict, cell.reason) == ("open", "closed", "exposed", "r")
+    assert (cell.latency_ms, cell.detail, cell.reproduce, cell.diagnosis) == (0.5, "echo", "looplab probe ...", None)
+    assert planned.observed("closed").verdict == "pass"
+    assert planned.observed("open", verdict="pass").verdict == "pass"  # a verdict given wins

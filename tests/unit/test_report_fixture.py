@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from orchestrator.report.model import Cell, Report
+from orchestrator.domain import Cell, Diagnosis, Report
 
 LOOP, APP = "127.0.0.1:62893", "app:62893"
 
@@ -54,7 +54,11 @@ def failing_report() -> Report:
         verdict="exposed",
         latency_ms=0.31,
         detail="handshake completed; no reset within 100 ms",
-        diagnosis="app listens on 0.0.0.0:62893, not 127.0.0.1: every peer on lan reaches it",
+        diagnosis=Diagnosis(
+            "exposed",
+            "app listens on 0.0.0.0:62893, not 127.0.0.1: every peer on lan reaches it",
+            "bind app to 127.0.0.1, or expect open",
+        ),
     )
     broken = _cell(
         "app",
@@ -65,7 +69,9 @@ def failing_report() -> Report:
         verdict="broken",
         latency_ms=None,
         detail="no reply within 1s <script>alert(1)</script>",
-        diagnosis="nothing answers on udp 127.0.0.1:62893 inside app",
+        diagnosis=Diagnosis(
+            "nothing-listening", "nothing answers on udp 127.0.0.1:62893 inside app", "start the service"
+        ),
     )
     cells = tuple(exposed if (c.vantage, c.target) == ("peer", APP) else c for c in base.cells) + (broken,)
     return replace(base, cells=cells, warnings=("engine 20.10 predates 28.0: rule 3 may leak",))

@@ -48,6 +48,11 @@ def test_well_formed_and_self_contained() -> None:
     assert '<td class="fail">open ≠ closed EXPOSED</td>' in text
     assert '<td class="none">·</td>' in text
     assert "<h2>Failures</h2>" in text and "<code>looplab probe seed.yml --from peer --to app:62893</code>" in text
+    assert (
+        "<dt>cause</dt><dd><code>exposed</code></dd>\n"
+        "<dt>found</dt><dd>app listens on 0.0.0.0:62893, not 127.0.0.1: every peer on lan reaches it</dd>\n"
+        "<dt>fix</dt><dd>bind app to 127.0.0.1, or expect open</dd>"
+    ) in text
 
 
 def test_escapes_everything() -> None:

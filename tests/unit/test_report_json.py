@@ -35,7 +35,7 @@ def test_contract_keys_and_order() -> None:
     data = json.loads(text)
     assert list(data) == ["schema", "lab", "engine", "cells", "summary", "run_id", "duration_s", "warnings"]
     assert data["engine"] == {"kind": "docker", "version": "28.2.2"}
-    assert list(data["cells"][0]) == CONTRACT_CELL + ["kind", "detail", "reason", "cause"]
+    assert list(data["cells"][0]) == CONTRACT_CELL + ["kind", "detail", "reason", "cause", "diagnosis_text"]
     assert data["summary"] == {"cells": 7, "pass": 5, "fail": 2, "exposed": 1, "broken": 1}
     exposed = data["cells"][4]
     assert (exposed["from"], exposed["to"], exposed["state"], exposed["verdict"]) == (
@@ -45,6 +45,18 @@ def test_contract_keys_and_order() -> None:
         "exposed",
     )
     assert data["cells"][6]["latency_ms"] is None
+    assert exposed["diagnosis"] == {
+        "cause": "exposed",
+        "found": "app listens on 0.0.0.0:62893, not 127.0.0.1: every peer on lan reaches it",
+        "fix": "bind app to 127.0.0.1, or expect open",
+    }
+    assert exposed["cause"] == "exposed"
+    assert exposed["diagnosis_text"] == (
+        "app listens on 0.0.0.0:62893, not 127.0.0.1: every peer on lan reaches it"
+        " Fix: bind app to 127.0.0.1, or expect open"
+    )
+    passed = data["cells"][0]
+    assert (passed["diagnosis"], passed["cause"], passed["diagnosis_text"]) == (None, None, None)
 
 
 @pytest.mark.parametrize("make", [seed_report, failing_report])
@@ -66,10 +78,31 @@ def test_contract_only_document_parses() -> None:
     for key in ("run_id", "duration_s", "warnings"):
         del data[key]
     for cell in data["cells"]:
-        for key in ("kind", "detail", "reason", "cause"):
+        for key in ("kind", "detail", "reason", "cause", "diagnosis_text"):
             del cell[key]
     r = parse_report(json.dumps(data))
     assert r.cells[0].kind == "explicit" and r.run_id is None and r.warnings == ()
+
+
+def test_diagnosis_string_of_an_older_report_parses() -> None:
+    data = json.loads(json_report.render(failing_report()))
+    for cell in data["cells"]:
+        cell["diagnosis"] = cell.pop("diagnosis_text")  # as written before the diagnosis was an object
+    cells = parse_report(json.dumps(data)).cells
+    assert cells == failing_report().cells
+    del data["cells"][4]["cause"]
+    del data["cells"][6]["cause"]
+    data["cells"][6]["diagnosis"] = "a diagnosis without a fix"
+    older = parse_report(json.dumps(data)).cells
+    assert (older[4].diagnosis.cause, older[4].diagnosis.fix) == ("", "bind app to 127.0.0.1, or expect open")
+    assert (older[6].diagnosis.found, older[6].diagnosis.fix) == ("a diagnosis without a fix", "")
+
+
+def test_a_malformed_diagnosis_is_rejected() -> None:
+    data = json.loads(json_report.render(failing_report()))
+    data["cells"][4]["diagnosis"] = {"cause": "exposed"}
+    with pytest.raises(ValueError, match="malformed"):
+        parse_report(json.dumps(data))
 
 
 @pytest.mark.parametrize("text", ['{"schema": "looplab/report@2"}', "[]", json.dumps({"schema": SCHEMA, "lab": "x"})])

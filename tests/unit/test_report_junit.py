@@ -28,7 +28,12 @@ def test_counts_and_cases() -> None:
     failure = failed[1].find("failure")
     assert failure is not None
     assert failure.get("message") == "observed open, expected closed (exposed)"
-    assert "diagnosis: app listens on 0.0.0.0:62893" in (failure.text or "")
+    body = (failure.text or "").splitlines()
+    assert body[3:6] == [
+        "cause: exposed",
+        "found: app listens on 0.0.0.0:62893, not 127.0.0.1: every peer on lan reaches it",
+        "fix: bind app to 127.0.0.1, or expect open",
+    ]
     assert "reproduce: looplab probe seed.yml --from peer --to app:62893" in (failure.text or "")
 
 

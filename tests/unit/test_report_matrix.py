@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from orchestrator.domain import Report
 from orchestrator.report import matrix
-from orchestrator.report.model import Report
 
 try:
     from .test_report_fixture import _cell, failing_report, seed_report

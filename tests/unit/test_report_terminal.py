@@ -40,13 +40,17 @@ warning: engine 20.10 predates 28.0: rule 3 may leak
 ✗ app → 127.0.0.1:62893 (udp, 127.0.0.1:62893): open|filtered, expected open · BROKEN
   detail:    no reply within 1s <script>alert(1)</script>
   reason:    rule 1: a listener on 127.0.0.1 is open only from its own namespace
-  diagnosis: nothing answers on udp 127.0.0.1:62893 inside app
+  cause:     nothing-listening
+  found:     nothing answers on udp 127.0.0.1:62893 inside app
+  fix:       start the service
   reproduce: looplab probe seed.yml --from app --to 127.0.0.1:62893
 
 ✗ peer → app:62893 (tcp, 172.18.0.2:62893): open, expected closed · EXPOSED
   detail:    handshake completed; no reset within 100 ms
   reason:    rule 1: a listener on 127.0.0.1 is open only from its own namespace
-  diagnosis: app listens on 0.0.0.0:62893, not 127.0.0.1: every peer on lan reaches it
+  cause:     exposed
+  found:     app listens on 0.0.0.0:62893, not 127.0.0.1: every peer on lan reaches it
+  fix:       bind app to 127.0.0.1, or expect open
   reproduce: looplab probe seed.yml --from peer --to app:62893
 """[1:]
 
@@ -93,14 +97,18 @@ warning: engine 20.10 predates 28.0: rule 3 may leak
 BROKEN
   detail:    no reply within 1s <script>alert(1)</script>
   reason:    rule 1: a listener on 127.0.0.1 is open only from its own namespace
-  diagnosis: nothing answers on udp 127.0.0.1:62893 inside app
+  cause:     nothing-listening
+  found:     nothing answers on udp 127.0.0.1:62893 inside app
+  fix:       start the service
   reproduce: looplab probe seed.yml --from app --to 127.0.0.1:62893
 
 ✗ peer → app:62893 (tcp, 172.18.0.2:62893): open, expected closed · EXPOSED
   detail:    handshake completed; no reset within 100 ms
   reason:    rule 1: a listener on 127.0.0.1 is open only from its own namespace
-  diagnosis: app listens on 0.0.0.0:62893, not 127.0.0.1: every peer on lan reaches
+  cause:     exposed
+  found:     app listens on 0.0.0.0:62893, not 127.0.0.1: every peer on lan reaches
              it
+  fix:       bind app to 127.0.0.1, or expect open
   reproduce: looplab probe seed.yml --from peer --to app:62893
 """[1:]
 

@@ -1,60 +1,23 @@
 """Why a cell is what it is: pure rules over facts gathered from the namespaces.
 
 Each rule looks at one cause and returns a Diagnosis (cause, what was found, a fix) or None;
-the first rule that recognises the cell wins. Facts are collected by runtime/facts.py.
+the first rule that recognises the cell wins. Facts are collected by finder.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from .labfile.model import is_loopback
-from .runtime.firewall import FirewallEntry
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What is known about one probe: the cell and the namespaces on both ends."""
-
-    vantage: str
-    target: str
-    proto: str
-    kind: str
-    address: str
-    port: int
-    state: str
-    expected: str
-    verdict: str
-    vantage_ns: str
-    target_ns: str | None  # None: a port published on the host
-    target_sockets: tuple[dict, ...] = ()  # listening sockets in target_ns
-    firewall: tuple[FirewallEntry, ...] = ()  # rules in target_ns (INPUT) and vantage_ns (OUTPUT)
-    bind_errors: tuple[str, ...] = ()  # log lines of target_ns's processes that failed to bind
-    shared_networks: tuple[str, ...] = ()
-    vantage_networks: tuple[str, ...] = ()
-    target_networks: tuple[str, ...] = ()
-    ipv6_loopback: bool = False  # does the vantage's namespace have ::1
-    published_to: int | None = None  # container port behind a published host port
-    localhost_order: tuple[str, ...] = ()  # addresses `localhost` resolves to in the vantage, in order
-    discovered: bool = False  # the answering listener was not declared by the lab
-    detail: str | None = None
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    cause: str
-    found: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.found} Fix: {self.fix}"
+from ..addresses import answers, host_port, owner_text
+from ..domain import Diagnosis
+from ..labfile.model import is_loopback
+from .bind_failures import in_use
+from .facts import Facts
 
 
 def _sock(s: dict) -> str:
-    addr = f"[{s['address']}]" if ":" in s["address"] else s["address"]
-    owner = f" (pid {s['pid']} {s.get('command') or ''}".rstrip() + ")" if s.get("pid") else ""
-    return f"{s['proto']} {addr}:{s['port']}{owner}"
+    owner = owner_text(s)
+    return f"{s['proto']} {host_port(s['address'], s['port'])}" + (f" ({owner})" if owner else "")
 
 
 def _on_port(facts: Facts, port: int) -> list[dict]:
@@ -78,7 +41,7 @@ def firewall_rule(f: Facts) -> Diagnosis | None:
 
 
 def port_conflict(f: Facts) -> Diagnosis | None:
-    lines = [ln for ln in f.bind_errors if f":{f.port}" in ln]
+    lines = [ln for ln in f.bind_errors if f":{f.port}" in ln and in_use(ln)]
     if not lines:
         return None
     holders = _on_port(f, f.port)
@@ -153,15 +116,10 @@ def bound_to_loopback(f: Facts) -> Diagnosis | None:
     )
 
 
-def _answers(sock: dict, address: str) -> bool:
-    """Would this listening socket accept a connection to `address`? (:: is dual-stack.)"""
-    return sock["address"] in (address, "::") or (sock["address"] == "0.0.0.0" and ":" not in address)
-
-
 def nothing_listening(f: Facts) -> Diagnosis | None:
     if f.state != "closed" or f.target_ns is None or _on_port(f, f.port):
         return None
-    usable = [s for s in f.target_sockets if s["proto"] == f.proto and _answers(s, f.address)]
+    usable = [s for s in f.target_sockets if s["proto"] == f.proto and answers(s["address"], f.address)]
     others = sorted({s["port"] for s in usable})
     if others:
         near = min(others, key=lambda p: abs(p - f.port))

@@ -1,37 +1,52 @@
-"""Gather what diagnose.py needs about a cell, from the engine and the namespaces (cached)."""
+"""Gather what the rules need about a cell from a running lab (each namespace read once).
+
+The finder reads the engine's state (runtime/state.py) and asks for anything else (logs,
+firewall rules) through an injected RawReads, so it needs neither docker nor nsenter.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Protocol
 
-import docker
-
-from ..diagnose import Facts
+from ..domain import Cell, PlannedCell
 from ..labfile.model import Lab
-from ..plan import target_namespace
-from ..report.model import Cell
-from .firewall import FirewallEntry, read_namespace_firewall
-from .state import HOST, LabState
+from ..runtime.state import HOST, LabState
+from .bind_failures import bind_failures
+from .facts import Facts
+from .firewall_rules import FirewallEntry, firewall_entries
 
-_BIND_FAILURES = ("Address already in use", "EADDRINUSE", "address already in use")
+LOG_TAIL = 50  # log lines read per container when looking for bind failures
+
+
+class RawReads(Protocol):
+    """The raw reads of a running lab the finder needs; "" when a source cannot be read."""
+
+    def logs(self, member: str, tail: int) -> str:
+        """The last `tail` lines a member's process logged."""
+        ...
+
+    def firewall_text(self, namespace: str) -> tuple[str, str]:
+        """`iptables-save -c` and `nft list ruleset` output inside a member's namespace."""
+        ...
 
 
 class FactFinder:
     """Reads firewall rules, logs and inventories of a running lab once per namespace."""
 
-    def __init__(self, client: docker.DockerClient, lab: Lab, state: LabState) -> None:
-        self.client = client
+    def __init__(self, reads: RawReads, lab: Lab, state: LabState) -> None:
+        self.reads = reads
         self.lab = lab
         self.state = state
         self._rules = lru_cache(maxsize=None)(self._read_rules)
         self._logs = lru_cache(maxsize=None)(self._read_bind_errors)
 
-    def facts_for(self, cell: Cell) -> Facts:
+    def facts_for(self, planned: PlannedCell, cell: Cell) -> Facts:
+        """The facts about `cell`, probed as `planned` says (whose target namespace the plan knows)."""
         state = self.state
         vantage_ns = state.namespace_of(cell.vantage)
-        target_ns = target_namespace(cell.vantage, cell.target, cell.kind, state)
         published_to = None
-        answering_ns = target_ns
+        answering_ns = planned.target_ns
         if cell.kind == "published":
             pub = next((p for p in state.published if p.host_port == cell.port and p.proto == cell.proto), None)
             if pub is not None:
@@ -79,17 +94,14 @@ class FactFinder:
         return tuple(self.state.members[namespace].addresses)
 
     def _read_rules(self, namespace: str) -> tuple[FirewallEntry, ...]:
-        pid = self.state.netns_pid(namespace)
-        return tuple(read_namespace_firewall(pid)) if pid else ()
+        if namespace == HOST:  # the host's own rules are Docker's, not the lab's
+            return ()
+        return tuple(firewall_entries(*self.reads.firewall_text(namespace)))
 
     def _read_bind_errors(self, namespace: str) -> tuple[str, ...]:
         lines: list[str] = []
         for member in self.state.members.values():
-            if member.namespace != namespace or member.role != "service":
-                continue
-            try:
-                logs = self.client.api.logs(member.container_id, tail=50).decode(errors="replace")
-            except docker.errors.APIError:
-                continue
-            lines += [f"{member.name}: {ln}" for ln in logs.splitlines() if any(m in ln for m in _BIND_FAILURES)]
+            if member.namespace == namespace and member.role == "service":
+                log = self.reads.logs(member.name, LOG_TAIL)
+                lines += [f"{member.name}: {line}" for line in bind_failures(log)]
         return tuple(lines)

@@ -6,8 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from orchestrator.diagnose import Facts, diagnose
-from orchestrator.runtime.firewall import FirewallEntry
+from orchestrator.diagnosis.facts import Facts
+from orchestrator.diagnosis.firewall_rules import FirewallEntry
+from orchestrator.diagnosis.rules import diagnose
 
 SERVE = {
     "proto": "tcp",

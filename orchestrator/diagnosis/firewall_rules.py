@@ -1,20 +1,9 @@
-"""Apply `x-looplab.firewall` rules inside a namespace, and read a namespace's rules back.
-
-Rules are added from the host with `nsenter --net=/proc/PID/ns/net iptables ...`, so the
-service image needs no iptables. Reading back covers iptables (with packet counters) and
-nftables tables that iptables does not manage.
-"""
+"""Firewall rules read back from a namespace: `iptables-save -c` and `nft list ruleset` parsed."""
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass
-
-from ..errors import LabFileError, LooplabError
-from ..labfile.model import Lab
-from .state import HOST, LabState
 
 _XTABLES = {"filter", "nat", "mangle", "raw", "security"}
 _SAVE_RULE = re.compile(r"^\[(?P<pkts>\d+):(?P<bytes>\d+)\]\s+(?P<spec>-A\s+(?P<chain>\S+)\s.*)$")
@@ -45,45 +34,13 @@ class FirewallEntry:
         return self.target.upper() == "REJECT"
 
 
-def _nsenter(pid: int, argv: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["nsenter", f"--net=/proc/{pid}/ns/net", *argv], capture_output=True, text=True, timeout=30, check=False
-    )
+def firewall_entries(iptables_save: str, nft_ruleset: str) -> list[FirewallEntry]:
+    """Every rule of both outputs (nft tables that iptables manages are read from iptables-save only)."""
+    return parse_iptables_save(iptables_save) + parse_nft(nft_ruleset)
 
 
-def apply_firewall(lab: Lab, state: LabState) -> None:
-    """Add every declared rule to its service's namespace (never to the host's own)."""
-    if not lab.firewall:
-        return
-    if shutil.which("iptables") is None or shutil.which("nsenter") is None:
-        raise LooplabError("x-looplab.firewall needs iptables and nsenter on the host (apt-get install iptables)")
-    for rule in lab.firewall:
-        namespace = state.namespace_of(rule.service)
-        if namespace == HOST:
-            where = rule.location
-            raise LabFileError(
-                f"x-looplab.firewall.{rule.service}: {rule.service} uses the host's network; "
-                "looplab will not change the host's firewall",
-                path=where.path if where else None,
-                line=where.line if where else None,
-            )
-        done = _nsenter(state.members[namespace].pid, ["iptables", "-w", "-A", *rule.iptables_args()])
-        if done.returncode != 0:
-            reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise LooplabError(f"{rule.location}: cannot add firewall rule to {rule.service}: {reason}")
-
-
-def read_namespace_firewall(pid: int) -> list[FirewallEntry]:
-    """Every DROP/REJECT-ish rule in the namespace of `pid`, with counters."""
-    entries: list[FirewallEntry] = []
-    if shutil.which("iptables-save"):
-        entries += _parse_iptables_save(_nsenter(pid, ["iptables-save", "-c"]).stdout)
-    if shutil.which("nft"):
-        entries += _parse_nft(_nsenter(pid, ["nft", "list", "ruleset"]).stdout)
-    return entries
-
-
-def _parse_iptables_save(text: str) -> list[FirewallEntry]:
+def parse_iptables_save(text: str) -> list[FirewallEntry]:
+    """The rules of `iptables-save -c` output, with their packet counters."""
     entries = []
     table = ""
     for line in text.splitlines():
@@ -111,7 +68,8 @@ def _parse_iptables_save(text: str) -> list[FirewallEntry]:
     return entries
 
 
-def _parse_nft(text: str) -> list[FirewallEntry]:
+def parse_nft(text: str) -> list[FirewallEntry]:
+    """The drop/reject/accept rules of `nft list ruleset` output outside iptables' own tables."""
     entries = []
     family = table = chain = ""
     for raw in text.splitlines():
