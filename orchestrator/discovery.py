@@ -6,9 +6,8 @@ from dataclasses import replace
 
 from .addresses import owner_text
 from .labfile.model import Lab, Listener
+from .probes.agent.resolve import DOCKER_DNS  # its embedded resolver, in every user-network container
 from .runtime.state import HOST, LabState
-
-DOCKER_DNS = "127.0.0.11"  # Docker's embedded resolver listens here in every user-network container
 
 
 def discovered_listeners(lab: Lab, state: LabState) -> dict[str, list[Listener]]:

@@ -1,0 +1,64 @@
+"""The layering of docs/ARCHITECTURE.md, checked on the code's own imports (ast, not text)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[2] / "orchestrator"
+
+
+def _modules(folder: Path = PKG) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute dotted names a module imports (relative imports resolved against the package)."""
+    rel = path.relative_to(PKG.parent).with_suffix("")
+    package = list(rel.parts[:-1]) if rel.name != "__init__" else list(rel.parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, node.module] if node.module else base)
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _offending(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{p.relative_to(PKG.parent)} imports {name}"
+        for p in paths
+        for name in sorted(_imports(p))
+        if any(name == f or name.startswith(f + ".") for f in forbidden)
+    ]
+
+
+def test_runtime_imports_no_layer_above_it():
+    above = tuple(f"orchestrator.{m}" for m in ("plan", "probing", "diagnosis", "report", "session", "ondemand", "cli"))
+    assert _offending(_modules(PKG / "runtime"), above) == []
+
+
+def test_docker_is_imported_only_under_runtime_docker():
+    outside = [p for p in _modules() if (PKG / "runtime" / "docker") not in p.parents]
+    assert _offending(outside, ("docker",)) == []
+
+
+def test_diagnosis_reads_through_injected_reads_only():
+    engine = ("docker", "subprocess", "orchestrator.runtime.docker", "orchestrator.probes")
+    assert _offending(_modules(PKG / "diagnosis"), engine) == []
+
+
+def test_the_domain_model_depends_on_nothing_of_looplab_but_errors():
+    lower = ("orchestrator.runtime", "orchestrator.plan", "orchestrator.report", "orchestrator.labfile")
+    assert _offending([PKG / "domain.py", PKG / "addresses.py"], lower) == []
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PKG)))
+def test_no_module_exceeds_500_lines(path):
+    assert len(path.read_text().splitlines()) <= 500
