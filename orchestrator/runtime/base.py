@@ -57,6 +57,16 @@ class Removal:
         ]
 
 
+@dataclass(frozen=True)
+class HelperSpec:
+    """A toolbox container a launcher runs the agent in: what it shares with the lab, what it may do."""
+
+    member: str  # its member label, e.g. "~agent" or "~join-app"
+    join: str | None = None  # share this member's network and PID namespaces
+    host_namespaces: bool = False  # share the host's network and PID namespaces
+    caps: tuple[str, ...] = ()
+
+
 class LabHandle(Protocol):
     """The engine side of one running lab. Every method may raise `EngineError`."""
 
@@ -75,6 +85,19 @@ class LabHandle(Protocol):
 
     def logs(self, member: str, tail: int = 50) -> str:
         """The last `tail` lines the member's process wrote (stdout and stderr); "" if none or unreadable."""
+        ...
+
+    def start_helper(self, spec: HelperSpec) -> str:
+        """Start a toolbox helper for a launcher, labelled with the run (never kept); its id.
+        `EngineError` says what the engine refused (a privilege, a namespace)."""
+        ...
+
+    def run_agent(self, helper: str, request: bytes) -> bytes:
+        """Run the agent once inside a helper on a JSON request; the JSON answer (`ProbeError` if it failed)."""
+        ...
+
+    def remove_helper(self, helper: str) -> None:
+        """Remove a helper now (teardown would remove it too)."""
         ...
 
     def teardown(self) -> Removal:

@@ -154,8 +154,8 @@ def run_request(request: dict) -> dict:
     return {"agent": AGENT, "vantages": out}
 
 
-USAGE = """usage: python -I -S AGENT_DIR < request.json     (or: python -m orchestrator.probes.agent)
-Reads one probe request (JSON) on stdin, writes one JSON response on stdout.
+USAGE = """usage: python -I -S AGENT_DIR [--request FILE] < request.json     (or: python -m orchestrator.probes.agent)
+Reads one probe request (JSON) on stdin, or from FILE (then removed), writes one JSON response on stdout.
 Exit 0; 2 when the request is malformed (the response then has "error")."""
 
 
@@ -164,13 +164,22 @@ def main(argv=None) -> int:
     if argv and argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
-    if argv:
+    if len(argv) == 2 and argv[0] == "--request":  # a file put there by a launcher; read once, then gone
+        try:
+            with open(argv[1], "rb") as f:
+                raw = f.read()
+            os.unlink(argv[1])
+        except OSError as e:
+            print(f"agent: cannot read the request {argv[1]}: {e.strerror}", file=sys.stderr)
+            return 2
+    elif argv:
         print(
-            f"agent: unexpected arguments {' '.join(argv)!r} (the request is read from stdin)",
+            f"agent: unexpected arguments {' '.join(argv)!r} (the request is read from stdin or --request FILE)",
             file=sys.stderr,
         )
         return 2
-    raw = sys.stdin.buffer.read()
+    else:
+        raw = sys.stdin.buffer.read()
     try:
         request = json.loads(raw)
     except ValueError as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import docker
 import docker.errors
@@ -12,8 +13,9 @@ import docker.errors
 from ...errors import EngineError, LooplabError, PortInUseError, ReadinessError
 from ...labfile.model import Lab, Service
 from .. import labels as L
-from ..base import MemberStatus, Removal
+from ..base import HelperSpec, MemberStatus, Removal
 from ..state import OUTSIDE, LabState, observer_names
+from .helpers import exec_agent, helper_labels, remove_helper, start_helper
 from .inspect import inspect_run
 from .removal import teardown_run
 
@@ -221,6 +223,18 @@ class LabRunner:
             return self.client.api.logs(self._ids[member], tail=tail).decode(errors="replace")
         except (KeyError, docker.errors.APIError):
             return ""
+
+    # -- launcher helpers ----------------------------------------------------
+    def start_helper(self, spec: HelperSpec) -> str:
+        wanted = replace(spec, join=self._ids[spec.join] if spec.join else None)
+        labels = helper_labels(self._labels("launcher", spec.member))
+        return start_helper(self.client, self.toolbox_image, self._name(spec.member), labels, wanted)
+
+    def run_agent(self, helper: str, request: bytes) -> bytes:
+        return exec_agent(self.client, helper, request)
+
+    def remove_helper(self, helper: str) -> None:
+        remove_helper(self.client, helper)
 
     # -- stop ----------------------------------------------------------------
     def teardown(self) -> Removal:
