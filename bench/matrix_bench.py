@@ -162,7 +162,7 @@ def stage_breakdown(started, subset: list[PlannedCell], reps: int) -> dict:
         )
         t_empty.append(dt)
         # the same batches probed in-process (no child process): pure probing + threads
-        netns = {b.vantage: (f"/proc/{b.pid}/ns/net" if b.pid else None) for b in batches}
+        netns = {b.vantage: (f"/proc/{b.netns.pid}/ns/net" if b.netns.pid else None) for b in batches}
         request = to_request(batches, netns)
         dt, _ = C.timed(lambda r=request: agent_module.run_request(r))
         t_inproc.append(dt)
@@ -213,7 +213,7 @@ def peak_rss(started, cells: list[PlannedCell]) -> dict:
     for subprocess's vfork is the *parent's* (ours). The agent's own figure is its VmHWM.
     """
     batches = batches_for(cells, started.state, started.lab.probe)
-    netns = {b.vantage: (f"/proc/{b.pid}/ns/net" if b.pid else None) for b in batches}
+    netns = {b.vantage: (f"/proc/{b.netns.pid}/ns/net" if b.netns.pid else None) for b in batches}
     proc = subprocess.run(
         [sys.executable, "-I", "-S", "-c", _HWM_WRAPPER, str(AGENT)],
         input=json.dumps(to_request(batches, netns)).encode(),

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
 from orchestrator.probes.launchers import Batch, make_launcher
+from orchestrator.probes.protocol import ProbeSpec
 from orchestrator.session import RunOptions, up
 
 BASE_PORT = 41000
@@ -48,15 +49,15 @@ NMAP_FLAGS = {"nmap -sT": ["-sT"], "nmap -sS": ["-sS"]}
 def looplab_once(started, timeout: float) -> tuple[float, dict]:
     """One agent call, exactly as `ondemand.scan` makes it (minus attach and inventory)."""
     state = started.state
-    spec = {"id": "scan", "kind": "scan", "address": ADDRESS, "ports": [[1, 65535]], "timeout": timeout}
+    spec = ProbeSpec("scan", "scan", address=ADDRESS, ports=((1, 65535),), timeout=timeout)
     batch = Batch(SERVICE, state.netns(SERVICE), [spec])
     launcher = make_launcher("setns")
     t0 = time.perf_counter()
     outcome = launcher.run([batch], deadline_s=600)[SERVICE]
     dt = time.perf_counter() - t0
-    if outcome.error or outcome.results[0].get("state") != "ok":
+    if outcome.error or not outcome.results[0].ok:
         raise RuntimeError(f"looplab scan failed: {outcome.error or outcome.results[0]}")
-    return dt, outcome.results[0]
+    return dt, dict(outcome.results[0].extra)
 
 
 def nmap_once(pid: int, flags: list[str]) -> tuple[float, list[int]]:

@@ -186,12 +186,12 @@ def probe(lab_name: str | None, vantage: str, kind: str, target: str, launcher: 
     answer = ondemand.probe(lab_name, vantage, target, kind, launcher)
     r, cell = answer.result, answer.cell
     where = f"{cell.address}:{cell.port}" if kind != "icmp" else cell.address
-    latency = f" in {r['latency_ms']:.2f} ms" if r.get("latency_ms") is not None else ""
+    latency = f" in {r.latency_ms:.2f} ms" if r.latency_ms is not None else ""
     label = cell.target.rsplit(":", 1)[0] if kind == "icmp" else cell.target
-    click.echo(f"{vantage} -> {label} ({kind} {where}): {r.get('state')}{latency}")
-    for key in ("status", "banner", "detail"):
-        if r.get(key):
-            click.echo(f"  {key}: {str(r[key]).strip()[:200]}")
+    click.echo(f"{vantage} -> {label} ({kind} {where}): {r.state}{latency}")
+    for key, value in (("status", r.status), ("banner", r.banner), ("detail", r.detail)):
+        if value:
+            click.echo(f"  {key}: {str(value).strip()[:200]}")
     if answer.verdict is not None:
         click.echo(f"  expected {cell.expected} ({answer.verdict}): {cell.reason}")
     sys.exit(EXIT_FAILED_CELLS if answer.verdict not in (None, "pass") else EXIT_OK)
@@ -211,13 +211,13 @@ def diagnose(lab_name: str | None, vantage: str, kind: str, target: str, launche
     answer, found = ondemand.diagnose(lab_name, vantage, target, kind, launcher)
     r, cell = answer.result, answer.cell
     click.echo(
-        f"{vantage} -> {cell.target} ({kind} {cell.address}:{cell.port}): {r.get('state')}"
+        f"{vantage} -> {cell.target} ({kind} {cell.address}:{cell.port}): {r.state}"
         + (f", expected {cell.expected} ({answer.verdict})" if answer.verdict else "")
     )
     if cell.reason:
         click.echo(f"  model:     {cell.reason}")
-    if r.get("detail"):
-        click.echo(f"  detail:    {r['detail']}")
+    if r.detail:
+        click.echo(f"  detail:    {r.detail}")
     if found is not None:
         click.echo(f"  cause:     {found.cause}")
         click.echo(f"  found:     {found.found}")
@@ -237,12 +237,11 @@ def resolve(lab_name: str | None, vantage: str, name: str, launcher: str) -> Non
     from . import ondemand
 
     r = ondemand.resolve(lab_name, vantage, name, launcher)
-    if r["state"] != "ok":
-        click.echo(f"{vantage}: {name} does not resolve: {r['detail']}")
+    if not r.ok:
+        click.echo(f"{vantage}: {name} does not resolve: {r.detail}")
         sys.exit(EXIT_FAILED_CELLS)
     click.echo(
-        f"{vantage}: {name} -> {', '.join(r['addresses'])} (from {r['source']}); "
-        f"a plain client dials {r['dial_order'][0]} first"
+        f"{vantage}: {name} -> {', '.join(r.addresses)} (from {r.source}); a plain client dials {r.dial_order[0]} first"
     )
 
 
@@ -287,7 +286,7 @@ def scan(lab_name: str | None, vantage: str, ports: str, fmt: str, address: str,
 
     from . import ondemand
 
-    answer = ondemand.scan(lab_name, vantage, address, ports, launcher)
+    answer = ondemand.scan(lab_name, vantage, address, ports, launcher).to_json()
     if fmt == "json":
         click.echo(json.dumps(answer, indent=2, sort_keys=True))
         return

@@ -9,26 +9,25 @@ from dataclasses import replace
 from .domain import Cell, PlannedCell
 from .labfile.model import Lab, ProbeSettings
 from .probes.launchers import Batch, Launcher, VantageOutcome
+from .probes.protocol import ProbeResult, ProbeSpec
 from .runtime.state import LabState
 
 
-def probe_for(index: int, cell: PlannedCell, settings: ProbeSettings) -> dict:
-    """The agent's probe spec for one planned cell (its kind chosen by the plan)."""
-    spec = {
-        "id": str(index),
-        "kind": cell.probe,
-        "address": cell.address,
-        "timeout": settings.timeout_s,
-        "grace": settings.grace_s,
-    }
-    if cell.probe != "icmp":
-        spec["port"] = cell.port
-    return spec
+def probe_for(index: int, cell: PlannedCell, settings: ProbeSettings) -> ProbeSpec:
+    """The probe for one planned cell (its kind chosen by the plan); a ping has no port."""
+    return ProbeSpec(
+        id=str(index),
+        kind=cell.probe,
+        address=cell.address,
+        port=cell.port if cell.probe != "icmp" else None,
+        timeout=settings.timeout_s,
+        grace=settings.grace_s,
+    )
 
 
 def batches_for(planned: Sequence[PlannedCell], state: LabState, settings: ProbeSettings) -> list[Batch]:
     """One batch per vantage, probes in plan order."""
-    by_vantage: dict[str, list[dict]] = {}
+    by_vantage: dict[str, list[ProbeSpec]] = {}
     for i, cell in enumerate(planned):
         by_vantage.setdefault(cell.vantage, []).append(probe_for(i, cell, settings))
     return [Batch(vantage, state.netns(vantage), probes) for vantage, probes in by_vantage.items()]
@@ -58,13 +57,13 @@ def run_matrix(
 
 
 def judge(planned: Sequence[PlannedCell], outcomes: dict[str, VantageOutcome], lab: Lab) -> list[Cell]:
-    results: dict[str, dict] = {}
+    results: dict[str, ProbeResult] = {}
     errors: dict[str, str] = {}
     for vantage, outcome in outcomes.items():
         if outcome.error:
             errors[vantage] = outcome.error
         for result in outcome.results:
-            results[result["id"]] = result
+            results[result.id] = result
     cells = []
     for i, p in enumerate(planned):
         result = results.get(str(i))
@@ -72,9 +71,9 @@ def judge(planned: Sequence[PlannedCell], outcomes: dict[str, VantageOutcome], l
             state, latency = "error", None
             detail = errors.get(p.vantage, "the agent returned no result for this probe")
         else:
-            state, latency, detail = result.get("state", "error"), result.get("latency_ms"), result.get("detail")
-            if result.get("status") and not detail:
-                detail = result["status"]  # an HTTP status line says more than "open"
+            state, latency, detail = result.state, result.latency_ms, result.detail
+            if result.status and not detail:
+                detail = result.status  # an HTTP status line says more than "open"
         cells.append(p.observed(state, latency_ms=latency, detail=detail, reproduce=reproduce_command(lab, p)))
     return cells
 

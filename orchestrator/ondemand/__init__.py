@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from .probe import ProbeAnswer, diagnose, parse_target, probe
-from .resolve import resolve
-from .scan import DEFAULT_SCAN_PORTS, ScanTarget, parse_ports, resolve_scan_target, scan
+from .resolve import ResolveAnswer, resolve
+from .scan import DEFAULT_SCAN_PORTS, ScanAnswer, ScanTarget, parse_ports, resolve_scan_target, scan
 from .sockets import sockets
 
 __all__ = [
     "DEFAULT_SCAN_PORTS",
     "ProbeAnswer",
+    "ResolveAnswer",
+    "ScanAnswer",
     "ScanTarget",
     "diagnose",
     "parse_ports",

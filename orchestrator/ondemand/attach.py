@@ -6,6 +6,7 @@ from ..discovery import with_discovered
 from ..errors import LooplabError
 from ..plan import vantages
 from ..probes.launchers import Batch, Launcher, make_launcher
+from ..probes.protocol import ProbeResult, ProbeSpec
 from ..readiness import take_inventory
 from ..runtime import LiveLab, get_runtime
 from ..runtime.state import LabState, observer_names
@@ -33,7 +34,7 @@ def check_vantage(live: LiveLab, vantage: str) -> None:
         raise LooplabError(f"unknown vantage {vantage!r}; this lab has: {', '.join(known)}")
 
 
-def run_one(state: LabState, launcher: Launcher, vantage: str, spec: dict, deadline_s: float) -> dict:
+def run_one(state: LabState, launcher: Launcher, vantage: str, spec: ProbeSpec, deadline_s: float) -> ProbeResult:
     """Run one agent probe from one vantage; its result, or a LooplabError if it could not run."""
     outcome = launcher.run([Batch(vantage, state.netns(vantage), [spec])], deadline_s=deadline_s)[vantage]
     if outcome.error:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from ..diagnosis.finder import FactFinder
 from ..diagnosis.rules import diagnose as explain_cell
-from ..domain import Diagnosis, PlannedCell, verdict_for
+from ..domain import Diagnosis, PlannedCell, Verdict, verdict_for
 from ..errors import LooplabError
 from ..live_reads import LiveReads
 from ..plan import cell_for_target, lookup, plan
 from ..probes.launchers import Launcher
+from ..probes.protocol import ProbeResult, ProbeSpec
 from ..runtime.base import LiveLab
 from .attach import check_vantage, open_lab, run_one
 
@@ -20,9 +21,18 @@ _TARGET = re.compile(r"^(?P<name>\[::1\]|127\.0\.0\.1|[A-Za-z0-9][A-Za-z0-9_.-]*
 
 @dataclass(frozen=True)
 class ProbeAnswer:
+    """One probe of a running lab: the cell as the model plans it, what was seen, and the verdict."""
+
+    vantage: str
+    kind: str  # the probe kind asked for: tcp, udp, http, icmp
     cell: PlannedCell
-    result: dict
-    verdict: str | None  # None when the model has no expectation for this cell
+    result: ProbeResult
+    verdict: Verdict | None  # None when the model has no expectation for this cell (or the kind is not judged)
+
+    @property
+    def failed(self) -> bool:
+        """The model expected something else (exit 1)."""
+        return self.verdict not in (None, "pass")
 
 
 def parse_target(text: str, kind: str, live: LiveLab) -> str:
@@ -56,12 +66,17 @@ def _probe(live: LiveLab, launcher: Launcher, vantage: str, target: str, kind: s
         vantage, target, proto, live.lab, live.state
     )
     settings = live.lab.probe
-    spec = {"id": "0", "kind": kind, "address": cell.address, "timeout": settings.timeout_s, "grace": settings.grace_s}
-    if kind != "icmp":
-        spec["port"] = cell.port
+    spec = ProbeSpec(
+        id="0",
+        kind=kind,
+        address=cell.address,
+        port=cell.port if kind != "icmp" else None,
+        timeout=settings.timeout_s,
+        grace=settings.grace_s,
+    )
     result = run_one(live.state, launcher, vantage, spec, settings.timeout_s + 30)
     judged = kind in ("tcp", "udp") and bool(cell.accepted)
-    return ProbeAnswer(cell, result, verdict_for(result.get("state", "error"), cell.accepted) if judged else None)
+    return ProbeAnswer(vantage, kind, cell, result, verdict_for(result.state, cell.accepted) if judged else None)
 
 
 def diagnose(
@@ -71,6 +86,5 @@ def diagnose(
     live, launch = open_lab(lab_name, launcher, (vantage,))
     answer = _probe(live, launch, vantage, target, kind)
     p, r = answer.cell, answer.result
-    state, latency = r.get("state", "error"), r.get("latency_ms")
-    cell = p.observed(state, verdict=answer.verdict or "pass", latency_ms=latency, detail=r.get("detail"))
+    cell = p.observed(r.state, verdict=answer.verdict or "pass", latency_ms=r.latency_ms, detail=r.detail)
     return answer, explain_cell(FactFinder(LiveReads(live, launch), live.lab, live.state).facts_for(p, cell))

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..errors import LooplabError
+from ..probes.protocol import ProbeSpec
 from ..resolution import dial_order
 from ..runtime.state import HOST
 from .attach import open_lab, run_one
 
 
-def resolve(lab_name: str | None, vantage: str, name: str, launcher: str = "setns") -> dict:
+@dataclass(frozen=True)
+class ResolveAnswer:
+    """What a name means inside one vantage, and which address a plain client dials first."""
+
+    vantage: str
+    name: str
+    state: str  # ok | unresolved | error
+    source: str | None  # hosts | dns | literal
+    addresses: tuple[str, ...]
+    dial_order: tuple[str, ...]  # getaddrinfo's order in that namespace (RFC 6724)
+    detail: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok" and bool(self.dial_order)
+
+
+def resolve(lab_name: str | None, vantage: str, name: str, launcher: str = "setns") -> ResolveAnswer:
     """What NAME resolves to inside a vantage's namespace: its /etc/hosts, then Docker's DNS.
 
     Only `localhost` and the lab's own service names and aliases may be asked: Docker's DNS
@@ -33,29 +53,24 @@ def resolve(lab_name: str | None, vantage: str, name: str, launcher: str = "setn
     mine = set(live.state.members[namespace].addresses) if namespace != HOST else set()
     registered = {att.network for s in live.lab.services for att in s.networks if name == s.name or name in att.aliases}
     ask_dns = namespace != HOST and bool(mine & registered)
-    spec = {
-        "id": "0",
-        "kind": "resolve",
-        "name": name,
-        "root": f"/proc/{pid}/root" if pid else "/",
-        "dns": ask_dns,
-        "timeout": live.lab.probe.timeout_s,
-    }
+    spec = ProbeSpec(
+        id="0",
+        kind="resolve",
+        name=name,
+        root=f"/proc/{pid}/root" if pid else "/",
+        dns=ask_dns,
+        timeout=live.lab.probe.timeout_s,
+    )
     result = run_one(live.state, launch, vantage, spec, live.lab.probe.timeout_s * 2 + 30)
-    if result.get("state") != "ok" and name != "localhost" and namespace != HOST and not ask_dns:
-        result = {
-            **result,
-            "detail": f"{name} is registered on {', '.join(sorted(registered)) or 'no network'}, "
+    detail = result.detail
+    if not result.ok and name != "localhost" and namespace != HOST and not ask_dns:
+        detail = (
+            f"{name} is registered on {', '.join(sorted(registered)) or 'no network'}, "
             f"none of which {vantage} is on; Docker's DNS would forward the query outside the lab, "
-            "so it was not asked",
-        }
-    order = dial_order(list(result.get("addresses") or []), live.state.ipv6_loopback.get(namespace, False))
-    return {
-        "vantage": vantage,
-        "name": name,
-        "state": result.get("state"),
-        "source": result.get("source"),
-        "addresses": result.get("addresses") or [],
-        "dial_order": order,
-        "detail": result.get("detail"),
-    }
+            "so it was not asked"
+        )
+    addresses = list(result.extra.get("addresses") or [])
+    order = dial_order(addresses, live.state.ipv6_loopback.get(namespace, False))
+    return ResolveAnswer(
+        vantage, name, result.state, result.extra.get("source"), tuple(addresses), tuple(order), detail
+    )

@@ -6,11 +6,14 @@ import ipaddress
 import math
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..addresses import answers
 from ..errors import LooplabError
 from ..plan import cell_for_target
+from ..probes.protocol import ProbeResult, ProbeSpec
 from ..readiness import take_inventory
 from ..runtime.base import LiveLab
 from ..runtime.state import HOST
@@ -26,6 +29,69 @@ class ScanTarget:
     address: str  # the IP literal the agent dials
     namespace: str | None  # the namespace that owns `address` (whose sockets answer), if known
     why: str  # why the address is allowed: loopback, a member's address, a gateway
+
+
+@dataclass(frozen=True)
+class ScanAnswer:
+    """A scan of one address from one vantage: the target, the agent's counts, who listens."""
+
+    lab: str
+    vantage: str
+    target: ScanTarget
+    ports: str  # the port spec as written
+    timeout_s: float
+    inventory: bool  # the target's namespace was read, so `owners` is known
+    result: ProbeResult  # the agent's scan payload is in `result.extra`
+    owners: list[dict] | None  # per open port, the sockets answering it (None: inventory unknown)
+    elapsed_s: float  # the whole command, attach and inventory included
+
+    def count(self, key: str) -> int:
+        return int(self.result.extra.get(key) or 0)
+
+    @property
+    def open(self) -> list[int]:
+        return list(self.result.extra.get("open") or [])
+
+    @property
+    def filtered(self) -> list[int]:
+        """The filtered ports, up to the agent's list limit (`count("filtered_count")` is all of them)."""
+        return list(self.result.extra.get("filtered") or [])
+
+    @property
+    def filtered_reasons(self) -> Mapping[str, int]:
+        return self.result.extra.get("filtered_reasons") or {}
+
+    @property
+    def errors(self) -> Mapping[str, int]:
+        return self.result.extra.get("errors") or {}
+
+    @property
+    def unreachable(self) -> str | bool:
+        """False, or why the address as a whole could not be reached (the scan then stopped)."""
+        return self.result.extra.get("unreachable") or False
+
+    @property
+    def seconds(self) -> float:
+        return float(self.result.extra.get("seconds") or 0.0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `--format json` document (schema looplab/scan@1)."""
+        answer: dict[str, Any] = {
+            "schema": "looplab/scan@1",
+            "lab": self.lab,
+            "from": self.vantage,
+            "target": self.target.text,
+            "address": self.target.address,
+            "allowed_as": self.target.why,
+            "namespace": self.target.namespace,
+            "inventory": self.inventory,
+            "ports": self.ports,
+            "timeout_s": self.timeout_s,
+        }
+        answer.update({k: v for k, v in self.result.extra.items() if k != "address"})
+        answer["owners"] = self.owners
+        answer["elapsed_s"] = self.elapsed_s
+        return answer
 
 
 def parse_ports(spec: str) -> list[list[int]]:
@@ -106,7 +172,7 @@ def scan(
     address_or_name: str,
     ports_spec: str = DEFAULT_SCAN_PORTS,
     launcher: str = "setns",
-) -> dict:
+) -> ScanAnswer:
     """TCP connect scan of one address from one vantage of a running lab (like `nmap -sT`).
 
     The answer: the agent's counts (open, closed_count, filtered, ...), the address and
@@ -121,27 +187,29 @@ def scan(
     state = live.state
     known = bool(target.namespace) and target.namespace in take_inventory(state, launch, [target.namespace])
     timeout = live.lab.probe.timeout_s
-    spec = {"id": "scan", "kind": "scan", "address": target.address, "ports": ranges, "timeout": timeout}
+    spec = ProbeSpec(
+        id="scan",
+        kind="scan",
+        address=target.address,
+        ports=tuple((lo, hi) for lo, hi in ranges),
+        timeout=timeout,
+    )
     total = sum(hi - lo + 1 for lo, hi in ranges)
     deadline = 60.0 + timeout * math.ceil(total / _SCAN_ROUNDS_ALLOWANCE)
     result = run_one(state, launch, vantage, spec, deadline)
-    if result.get("state") != "ok":
-        raise LooplabError(f"scan from {vantage} of {target.address} failed: {result.get('detail')}")
+    if not result.ok:
+        raise LooplabError(f"scan from {vantage} of {target.address} failed: {result.detail}")
     sockets = state.sockets.get(target.namespace, []) if known else []
-    owners = [o for port in result["open"] for o in _owners(sockets, target.address, port)] if known else None
-    answer = {
-        "schema": "looplab/scan@1",
-        "lab": live.lab.name,
-        "from": vantage,
-        "target": target.text,
-        "address": target.address,
-        "allowed_as": target.why,
-        "namespace": target.namespace,
-        "inventory": known,
-        "ports": ports_spec,
-        "timeout_s": timeout,
-    }
-    answer.update({k: v for k, v in result.items() if k not in ("id", "kind", "state", "detail", "address")})
-    answer["owners"] = owners
-    answer["elapsed_s"] = round(time.perf_counter() - t0, 3)
-    return answer
+    opened = result.extra.get("open") or []
+    owners = [o for port in opened for o in _owners(sockets, target.address, port)] if known else None
+    return ScanAnswer(
+        lab=live.lab.name,
+        vantage=vantage,
+        target=target,
+        ports=ports_spec,
+        timeout_s=timeout,
+        inventory=known,
+        result=result,
+        owners=owners,
+        elapsed_s=round(time.perf_counter() - t0, 3),
+    )

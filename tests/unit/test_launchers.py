@@ -8,6 +8,7 @@ import pytest
 
 from orchestrator.errors import ProbeError
 from orchestrator.probes.launchers import Batch, LocalLauncher, SetnsLauncher, make_launcher
+from orchestrator.probes.protocol import ProbeSpec
 from orchestrator.runtime.state import Netns
 
 
@@ -19,7 +20,7 @@ def _batch(vantage: str, pid: int | None, port: int) -> Batch:
     return Batch(
         vantage,
         Netns(vantage, pid, None),
-        [{"id": "0", "kind": "tcp", "address": "127.0.0.1", "port": port, "timeout": 1.0, "grace": 0.05}],
+        [ProbeSpec("0", "tcp", address="127.0.0.1", port=port, timeout=1.0, grace=0.05)],
     )
 
 
@@ -32,8 +33,8 @@ def test_setns_enters_the_pid_namespace(make_netns, start_serve, in_process):
     out = SetnsLauncher(in_process=in_process).run(
         [_batch("inside", served.proc.pid, served.port), _batch("host", None, served.port)], deadline_s=30
     )
-    assert out["inside"].error is None and out["inside"].results[0]["state"] == "open"
-    assert out["host"].results[0]["state"] == "closed"  # that loopback is not the host's
+    assert out["inside"].error is None and out["inside"].results[0].state == "open"
+    assert out["host"].results[0].state == "closed"  # that loopback is not the host's
     assert _my_netns() == before  # the caller's thread never moved
 
 

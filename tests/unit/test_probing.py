@@ -8,6 +8,7 @@ from orchestrator.labfile.loader import load_lab
 from orchestrator.labfile.model import ProbeSettings
 from orchestrator.plan import PlannedCell
 from orchestrator.probes.launchers import VantageOutcome
+from orchestrator.probes.protocol import ProbeResult
 from orchestrator.probing import run_matrix
 from orchestrator.runtime.state import HOST, LabState
 
@@ -28,7 +29,7 @@ class ScriptedLauncher:
         self.calls.append(sum(len(b.probes) for b in batches))
         return {
             b.vantage: VantageOutcome(
-                b.vantage, None, [{"id": p["id"], "state": states[k]} for k, p in enumerate(b.probes)]
+                b.vantage, None, [ProbeResult(p.id, p.kind, states[k]) for k, p in enumerate(b.probes)]
             )
             for b in batches
         }

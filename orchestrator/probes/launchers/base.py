@@ -13,22 +13,25 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ...runtime.state import Netns
+from ..protocol import ProbeResult, ProbeSpec
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Probes (agent protocol dicts) to run from one vantage, in the namespace `netns`."""
+    """Probes to run from one vantage, in the namespace `netns`."""
 
     vantage: str
     netns: Netns
-    probes: list[dict] = field(default_factory=list)
+    probes: list[ProbeSpec] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class VantageOutcome:
+    """One vantage's results in request order, or `error` when it could not be entered."""
+
     vantage: str
     error: str | None
-    results: list[dict]
+    results: list[ProbeResult]
 
 
 @dataclass(frozen=True)
@@ -72,33 +75,44 @@ class Launcher(Protocol):
 
 
 def to_request(batches: Sequence[Batch], netns: dict[str, str | None]) -> dict:
-    return {"vantages": [{"id": b.vantage, "netns": netns[b.vantage], "probes": b.probes} for b in batches]}
+    """The agent's JSON request for these batches (`netns`: the path each vantage enters)."""
+    return {
+        "vantages": [
+            {"id": b.vantage, "netns": netns[b.vantage], "probes": [p.to_wire() for p in b.probes]} for b in batches
+        ]
+    }
 
 
 def from_response(response: dict) -> dict[str, VantageOutcome]:
+    """The agent's JSON response as typed outcomes, keyed by vantage id."""
     return {
-        v["id"]: VantageOutcome(v["id"], v.get("error"), list(v.get("results") or []))
+        v["id"]: VantageOutcome(v["id"], v.get("error"), [ProbeResult.from_wire(r) for r in v.get("results") or []])
         for v in response.get("vantages", [])
     }
 
 
-def inventory_via_agent(launcher: Launcher, namespaces: Sequence[Netns], *, deadline_s: float = 30.0) -> dict:
+def inventory_via_agent(
+    launcher: Launcher, namespaces: Sequence[Netns], *, deadline_s: float = 30.0
+) -> dict[str, Inventory]:
     """`Launcher.inventory` for launchers that cannot read /proc here: ask the agent in each namespace
     for its socket table and its /etc/hosts `localhost` (the same facts, the same shape)."""
     batches = [Batch(ns.owner, ns, _inventory_probes(ns)) for ns in namespaces]
     read: dict[str, Inventory] = {}
     for owner, outcome in launcher.run(batches, deadline_s=deadline_s).items():
-        if outcome.error or len(outcome.results) < 2 or outcome.results[0].get("state") != "ok":
+        if outcome.error or len(outcome.results) < 2 or not outcome.results[0].ok:
             continue
-        sockets = outcome.results[0]
-        addresses = list(outcome.results[1].get("addresses") or [])
-        read[owner] = Inventory(list(sockets.get("sockets") or []), bool(sockets.get("ipv6_loopback")), addresses)
+        sockets, localhost = outcome.results[0].extra, outcome.results[1].extra
+        read[owner] = Inventory(
+            list(sockets.get("sockets") or []),
+            bool(sockets.get("ipv6_loopback")),
+            list(localhost.get("addresses") or []),
+        )
     return read
 
 
-def _inventory_probes(netns: Netns) -> list[dict]:
+def _inventory_probes(netns: Netns) -> list[ProbeSpec]:
     root = f"/proc/{netns.pid}/root" if netns.pid else "/"
     return [
-        {"id": "inventory", "kind": "sockets"},
-        {"id": "localhost", "kind": "resolve", "name": "localhost", "root": root},
+        ProbeSpec("inventory", "sockets"),
+        ProbeSpec("localhost", "resolve", name="localhost", root=root),
     ]
