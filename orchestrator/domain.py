@@ -111,14 +111,37 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class Engine:
+    """The engine a report was measured on: what decides which isolation rules hold there."""
+
+    kind: str  # "docker"
+    version: str
+    api_version: str = ""
+    os_type: str = ""  # "linux", "windows"
+    desktop: bool = False  # Docker Desktop (the engine lives in a VM)
+    rootless: bool | None = None  # None: not read
+    userland_proxy: bool | None = None  # docker-proxy for published ports; None: unknown (a remote engine)
+    firewall_backend: str = ""  # "iptables (nf_tables)", "iptables (legacy)", "nftables"; "" unknown
+    cgroup_version: str = ""
+    local: bool | None = None  # the engine runs on this machine (its pids are ours to see)
+    address: str = ""  # where the client connects
+
+    @property
+    def major(self) -> int:
+        """The engine's major version (20 for 20.10.24+dfsg1); 0 when unreadable."""
+        head = self.version.split(".", 1)[0]
+        return int(head) if head.isdigit() else 0
+
+
+@dataclass(frozen=True)
 class Report:
     lab: str
-    engine_kind: str
-    engine_version: str
+    engine: Engine
     cells: tuple[Cell, ...]
     run_id: str | None = None
     duration_s: float | None = None
     warnings: tuple[str, ...] = field(default=())
+    launcher: str = ""  # the launcher that probed, and why: "setns: entered app's namespace"
 
     @property
     def summary(self) -> Summary:

@@ -16,7 +16,7 @@ from .labfile.model import Lab, Listener
 from .probes.launchers import Launcher
 from .resolution import dial_order
 from .runtime.base import LiveLab
-from .runtime.state import LabState
+from .runtime.state import HOST, LabState
 
 _FIRST_POLL_S = 0.02
 _MAX_POLL_S = 0.25
@@ -61,7 +61,8 @@ def wait_ready(live: LiveLab, launcher: Launcher, *, timeout_s: float, progress:
 
 def take_inventory(state: LabState, launcher: Launcher, namespaces: list[str], *, owners: bool = True) -> list[str]:
     """Read each namespace's listening sockets, ::1 status and `localhost` into `state`; the ones read."""
-    read = launcher.inventory([state.netns(ns) for ns in namespaces], owners=owners)
+    running = [ns for ns in namespaces if ns == HOST or state.members[ns].pid > 0]  # the others: not read
+    read = launcher.inventory([state.netns(ns) for ns in running], owners=owners)
     for ns, inv in read.items():
         state.sockets[ns] = inv.sockets
         state.ipv6_loopback[ns] = inv.ipv6_loopback

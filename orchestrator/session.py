@@ -35,7 +35,7 @@ def _quiet(_: str) -> None:
 
 @dataclass
 class RunOptions:
-    launcher: str = "setns"
+    launcher: str = "auto"
     runtime: str = "docker"
     pull: bool = field(default_factory=lambda: os.environ.get("LOOPLAB_PULL", "missing") != "never")
     progress: Progress = _quiet
@@ -44,12 +44,16 @@ class RunOptions:
     def make_runtime(self) -> Runtime:
         return get_runtime(self.runtime)
 
-    def make_launcher(self) -> Launcher:
-        return make_launcher(self.launcher)
+    def make_launcher(self, live: LiveLab) -> Launcher:
+        """The launcher for this running lab; `live.launcher` records which and why."""
+        caps = ("NET_RAW", "NET_ADMIN") if live.lab.firewall else ("NET_RAW",)
+        launcher, live.launcher = make_launcher(self.launcher, live, caps=caps)
+        return launcher
 
 
-def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -> LiveLab:
-    """Load, preflight, start and wait for readiness; on any failure remove what was made."""
+def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -> tuple[LiveLab, Launcher]:
+    """Load, preflight, start, choose the launcher and wait for readiness; on any failure remove
+    what was made. The caller closes the launcher."""
     warnings: list[str] = []
 
     def warn(msg: str) -> None:
@@ -58,28 +62,32 @@ def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -
 
     lab = load_lab(path, warn=warn)
     runtime = opts.make_runtime()
-    launcher = opts.make_launcher()
     opts.progress("checking the images")
     runtime.preflight(lab, pull=opts.pull)
     with signals_raise():
         live = runtime.start(lab, keep=keep, observers=observers, progress=opts.progress)
+        launcher = None
         try:
+            opts.progress("choosing a launcher")
+            launcher = opts.make_launcher(live)
             apply_declared_rules(lab, live.state, launcher)
             opts.progress("waiting for listeners")
             wait_ready(live, launcher, timeout_s=lab.probe.ready_timeout_s, progress=opts.progress)
         except BaseException:
-            _teardown(live, opts)
+            _teardown(live, launcher, opts)
             raise
     for msg in live.state.warnings:
         warn(msg)
     live.lab = with_discovered(lab, live.state)
     live.warnings = warnings
-    return live
+    return live, launcher
 
 
-def _teardown(live: LiveLab, opts: RunOptions) -> None:
+def _teardown(live: LiveLab, launcher: Launcher | None, opts: RunOptions) -> None:
     opts.progress("removing the lab")
     with signals_deferred():
+        if launcher is not None:
+            launcher.close()
         removal = live.handle.teardown()
     for msg in removal.warnings():
         opts.warn(msg)
@@ -89,21 +97,20 @@ def check(path: str, opts: RunOptions) -> Report:
     """Start the lab, probe the whole matrix, tear down; the report says what was seen."""
     started = time.perf_counter()
     with signals_raise():  # one guard from the first container to the last removal
-        live = _start(path, opts, keep=False)
+        live, launcher = _start(path, opts, keep=False)
         try:
             planned = plan(live.lab, live.state)
             opts.progress(f"probing {len(planned)} cells")
-            launcher = opts.make_launcher()
             cells = run_matrix(planned, live.state, live.lab.probe, launcher, live.lab)
             if any(not c.passed for c in cells):
                 opts.progress("diagnosing failing cells")
                 cells = explain(planned, cells, FactFinder(LiveReads(live, launcher), live.lab, live.state))
         finally:
-            _teardown(live, opts)
+            _teardown(live, launcher, opts)
     return Report(
         lab=live.lab.name,
-        engine_kind=live.engine.kind,
-        engine_version=live.engine.version,
+        engine=live.engine,
+        launcher=live.launcher,
         cells=tuple(cells),
         run_id=live.state.run_id,
         duration_s=round(time.perf_counter() - started, 3),
@@ -126,7 +133,10 @@ def up(path: str, opts: RunOptions, *, observers: bool = False) -> LiveLab:
     Observers (`@NET`, `@outside`) start on first use unless `observers` asks for them now.
     """
     with signals_raise():
-        return _start(path, opts, keep=True, observers=observers)
+        live, launcher = _start(path, opts, keep=True, observers=observers)
+        with signals_deferred():
+            launcher.close()  # each later command chooses its own
+        return live
 
 
 def down(lab_name: str | None, opts: RunOptions | None = None) -> Removal:

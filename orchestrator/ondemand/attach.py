@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from ..discovery import with_discovered
 from ..errors import LooplabError
 from ..plan import vantages
@@ -9,23 +12,30 @@ from ..probes.launchers import Batch, Launcher, make_launcher
 from ..probes.protocol import ProbeResult, ProbeSpec
 from ..readiness import take_inventory
 from ..runtime import LiveLab, get_runtime
+from ..runtime.interrupts import signals_deferred
 from ..runtime.state import LabState, observer_names
 
 
+@contextmanager
 def open_lab(
     lab_name: str | None, launcher_name: str, need: tuple[str, ...] = (), *, inventory: bool = True
-) -> tuple[LiveLab, Launcher]:
+) -> Iterator[tuple[LiveLab, Launcher]]:
     """The running lab (observers among `need` started: `up` leaves them for first use) and the
-    launcher; with `inventory`, every namespace's sockets are read and discovered listeners added."""
+    launcher; with `inventory`, every namespace's sockets are read and discovered listeners added.
+    Whatever the launcher started is removed on the way out."""
     live = get_runtime().attach(lab_name)
     for vantage in need[:1]:
         check_vantage(live, vantage)
     live.ensure_observers(list(need), observer_names(live.lab))
-    launcher = make_launcher(launcher_name)
-    if inventory:
-        take_inventory(live.state, launcher, live.state.all_namespaces())
-        live.lab = with_discovered(live.lab, live.state)
-    return live, launcher
+    launcher, live.launcher = make_launcher(launcher_name, live)
+    try:
+        if inventory:
+            take_inventory(live.state, launcher, live.state.all_namespaces())
+            live.lab = with_discovered(live.lab, live.state)
+        yield live, launcher
+    finally:
+        with signals_deferred():
+            launcher.close()
 
 
 def check_vantage(live: LiveLab, vantage: str) -> None:

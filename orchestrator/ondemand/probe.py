@@ -52,10 +52,10 @@ def parse_target(text: str, kind: str, live: LiveLab) -> str:
     return f"{name}:{int(port)}"
 
 
-def probe(lab_name: str | None, vantage: str, target: str, kind: str, launcher: str = "setns") -> ProbeAnswer:
+def probe(lab_name: str | None, vantage: str, target: str, kind: str, launcher: str = "auto") -> ProbeAnswer:
     """Dial one target from one vantage, the way the matrix would, and judge it against the model."""
-    live, launch = open_lab(lab_name, launcher, (vantage,))
-    return _probe(live, launch, vantage, target, kind)
+    with open_lab(lab_name, launcher, (vantage,)) as (live, launch):
+        return _probe(live, launch, vantage, target, kind)
 
 
 def _probe(live: LiveLab, launcher: Launcher, vantage: str, target: str, kind: str) -> ProbeAnswer:
@@ -80,11 +80,11 @@ def _probe(live: LiveLab, launcher: Launcher, vantage: str, target: str, kind: s
 
 
 def diagnose(
-    lab_name: str | None, vantage: str, target: str, kind: str, launcher: str = "setns"
+    lab_name: str | None, vantage: str, target: str, kind: str, launcher: str = "auto"
 ) -> tuple[ProbeAnswer, Diagnosis | None]:
     """Probe one cell and explain why it is what it is (even when it passes)."""
-    live, launch = open_lab(lab_name, launcher, (vantage,))
-    answer = _probe(live, launch, vantage, target, kind)
-    p, r = answer.cell, answer.result
-    cell = p.observed(r.state, verdict=answer.verdict or "pass", latency_ms=r.latency_ms, detail=r.detail)
-    return answer, explain_cell(FactFinder(LiveReads(live, launch), live.lab, live.state).facts_for(p, cell))
+    with open_lab(lab_name, launcher, (vantage,)) as (live, launch):
+        answer = _probe(live, launch, vantage, target, kind)
+        p, r = answer.cell, answer.result
+        cell = p.observed(r.state, verdict=answer.verdict or "pass", latency_ms=r.latency_ms, detail=r.detail)
+        return answer, explain_cell(FactFinder(LiveReads(live, launch), live.lab, live.state).facts_for(p, cell))

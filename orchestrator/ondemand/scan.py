@@ -171,7 +171,7 @@ def scan(
     vantage: str,
     address_or_name: str,
     ports_spec: str = DEFAULT_SCAN_PORTS,
-    launcher: str = "setns",
+    launcher: str = "auto",
 ) -> ScanAnswer:
     """TCP connect scan of one address from one vantage of a running lab (like `nmap -sT`).
 
@@ -182,34 +182,34 @@ def scan(
     """
     t0 = time.perf_counter()
     ranges = parse_ports(ports_spec)
-    live, launch = open_lab(lab_name, launcher, (vantage, address_or_name.strip()), inventory=False)
-    target = resolve_scan_target(live, vantage, address_or_name)
-    state = live.state
-    known = bool(target.namespace) and target.namespace in take_inventory(state, launch, [target.namespace])
-    timeout = live.lab.probe.timeout_s
-    spec = ProbeSpec(
-        id="scan",
-        kind="scan",
-        address=target.address,
-        ports=tuple((lo, hi) for lo, hi in ranges),
-        timeout=timeout,
-    )
-    total = sum(hi - lo + 1 for lo, hi in ranges)
-    deadline = 60.0 + timeout * math.ceil(total / _SCAN_ROUNDS_ALLOWANCE)
-    result = run_one(state, launch, vantage, spec, deadline)
-    if not result.ok:
-        raise LooplabError(f"scan from {vantage} of {target.address} failed: {result.detail}")
-    sockets = state.sockets.get(target.namespace, []) if known else []
-    opened = result.extra.get("open") or []
-    owners = [o for port in opened for o in _owners(sockets, target.address, port)] if known else None
-    return ScanAnswer(
-        lab=live.lab.name,
-        vantage=vantage,
-        target=target,
-        ports=ports_spec,
-        timeout_s=timeout,
-        inventory=known,
-        result=result,
-        owners=owners,
-        elapsed_s=round(time.perf_counter() - t0, 3),
-    )
+    with open_lab(lab_name, launcher, (vantage, address_or_name.strip()), inventory=False) as (live, launch):
+        target = resolve_scan_target(live, vantage, address_or_name)
+        state = live.state
+        known = bool(target.namespace) and target.namespace in take_inventory(state, launch, [target.namespace])
+        timeout = live.lab.probe.timeout_s
+        spec = ProbeSpec(
+            id="scan",
+            kind="scan",
+            address=target.address,
+            ports=tuple((lo, hi) for lo, hi in ranges),
+            timeout=timeout,
+        )
+        total = sum(hi - lo + 1 for lo, hi in ranges)
+        deadline = 60.0 + timeout * math.ceil(total / _SCAN_ROUNDS_ALLOWANCE)
+        result = run_one(state, launch, vantage, spec, deadline)
+        if not result.ok:
+            raise LooplabError(f"scan from {vantage} of {target.address} failed: {result.detail}")
+        sockets = state.sockets.get(target.namespace, []) if known else []
+        opened = result.extra.get("open") or []
+        owners = [o for port in opened for o in _owners(sockets, target.address, port)] if known else None
+        return ScanAnswer(
+            lab=live.lab.name,
+            vantage=vantage,
+            target=target,
+            ports=ports_spec,
+            timeout_s=timeout,
+            inventory=known,
+            result=result,
+            owners=owners,
+            elapsed_s=round(time.perf_counter() - t0, 3),
+        )

@@ -82,6 +82,7 @@ def render(report: Report) -> str:
         "<body>",
         f'<h1 class="{status}">{"✅" if report.ok else "❌"} {escape(report.lab)}</h1>',
         f'<p class="meta">{escape(meta)}</p>',
+        *([f'<p class="meta">{escape(context)}</p>'] if (context := matrix.context_line(report)) else []),
     ]
     if report.cells:
         out += _table(report)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, fields
 from typing import Any
 
-from ..domain import Cell, Diagnosis, Report
+from ..domain import Cell, Diagnosis, Engine, Report
 
 SCHEMA = "looplab/report@1"
 
@@ -43,12 +44,13 @@ def to_dict(report: Report) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "lab": report.lab,
-        "engine": {"kind": report.engine_kind, "version": report.engine_version},
+        "engine": asdict(report.engine),
         "cells": [{key: _json_value(key, getattr(c, attr)) for key, attr in _CELL_FIELDS} for c in report.cells],
         "summary": {"cells": s.cells, "pass": s.passed, "fail": s.failed, "exposed": s.exposed, "broken": s.broken},
         "run_id": report.run_id,
         "duration_s": report.duration_s,
         "warnings": list(report.warnings),
+        "launcher": report.launcher,
     }
 
 
@@ -75,6 +77,12 @@ def _cell(raw: dict[str, Any]) -> Cell:
     return Cell(**fields)
 
 
+def _engine(raw: dict[str, Any]) -> Engine:
+    """The engine object; reports written before the context was added have only kind and version."""
+    known = {f.name for f in fields(Engine)}
+    return Engine(**{k: v for k, v in raw.items() if k in known})
+
+
 def parse_report(text: str) -> Report:
     """Read a JSON report back into a Report (the summary is derived, so it is not read).
 
@@ -90,8 +98,8 @@ def parse_report(text: str) -> Report:
     try:
         return Report(
             lab=data["lab"],
-            engine_kind=data["engine"]["kind"],
-            engine_version=data["engine"]["version"],
+            engine=_engine(data["engine"]),
+            launcher=data.get("launcher") or "",
             cells=tuple(_cell(raw) for raw in data["cells"]),
             run_id=data.get("run_id"),
             duration_s=data.get("duration_s"),

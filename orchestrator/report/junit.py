@@ -62,7 +62,8 @@ def render(report: Report) -> str:
     root = ET.Element("testsuites", {"name": "looplab", **counts})
     suite = ET.SubElement(root, "testsuite", {"name": _clean(report.lab), **counts})
     props = ET.SubElement(suite, "properties")
-    for name, value in (("engine", matrix.engine_line(report)), ("run_id", report.run_id)):
+    facts = [(f"engine.{name}", value) for name, value in matrix.engine_facts(report)]
+    for name, value in (("engine", matrix.engine_line(report)), ("run_id", report.run_id), *facts):
         if value:
             ET.SubElement(props, "property", {"name": name, "value": _clean(value)})
     for warning in report.warnings:

@@ -66,6 +66,8 @@ def render(report: Report) -> str:
         f"{text(matrix.engine_line(report))}" + (f" · run {code(report.run_id)}" if report.run_id else ""),
         "",
     ]
+    if context := matrix.context_line(report):
+        out += [text(context), ""]
     if report.cells:
         out += _table(report) + [""]
     out += [f"> ⚠️ {text(w)}" for w in report.warnings]

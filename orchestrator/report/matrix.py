@@ -117,4 +117,25 @@ def summary_line(report: Report) -> str:
 
 def engine_line(report: Report) -> str:
     """`docker 28.2.2`."""
-    return f"{report.engine_kind} {report.engine_version}".strip()
+    return f"{report.engine.kind} {report.engine.version}".strip()
+
+
+def engine_facts(report: Report) -> list[tuple[str, str]]:
+    """The engine context every format shows: (name, value), unknowns left out."""
+    e = report.engine
+    facts = [
+        ("api", e.api_version),
+        ("os", e.os_type + (" (Docker Desktop)" if e.desktop else "")),
+        ("mode", {True: "rootless", False: "rootful", None: ""}[e.rootless]),
+        ("userland-proxy", {True: "on", False: "off", None: ""}[e.userland_proxy]),
+        ("firewall", e.firewall_backend),
+        ("cgroup", f"v{e.cgroup_version}" if e.cgroup_version else ""),
+        ("engine", {True: "local", False: f"remote ({e.address})" if e.address else "remote", None: ""}[e.local]),
+        ("launcher", report.launcher),
+    ]
+    return [(name, value) for name, value in facts if value]
+
+
+def context_line(report: Report) -> str:
+    """`api 1.41 · os linux · mode rootful · … · launcher setns: …` (one line)."""
+    return " · ".join(f"{name} {value}" for name, value in engine_facts(report))

@@ -122,6 +122,8 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
         console.print(_long_table(report))
         console.print()
     console.print(Text(matrix.summary_line(report), style="bold green" if report.ok else FAIL))
+    if context := matrix.context_line(report):
+        console.print(Text(context, style="dim"))
     for warning in report.warnings:
         console.print(Text.assemble(("warning: ", "yellow"), warning))
     for cell in matrix.failing(report):

@@ -18,19 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..domain import Engine
 from ..labfile.model import Lab
 from .state import LabState
 
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class EngineInfo:
-    """What the engine says about itself (shown in every report header)."""
-
-    kind: str  # "docker", "compose", "swarm", "kubernetes"
-    version: str
-    address: str  # where the client connects, e.g. unix:///var/run/docker.sock
+EngineInfo = Engine  # the domain's record of an engine, filled in by a runtime
 
 
 @dataclass(frozen=True)
@@ -119,6 +114,7 @@ class LiveLab:
     handle: LabHandle
     engine: EngineInfo
     warnings: list[str] = field(default_factory=list)
+    launcher: str = ""  # which launcher probes it, and why (set once one is chosen)
 
     def ensure_observers(self, wanted: list[str], observer_names: list[str]) -> None:
         """Start the observers among `wanted` that this run has not started yet."""

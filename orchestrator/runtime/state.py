@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import LooplabError
 from ..labfile.model import Lab
 
 HOST = "host"
 OUTSIDE = "@outside"
+
+
+class MemberNotRunning(LooplabError):
+    """A member's container is not running: it has no namespace to probe from."""
 
 
 @dataclass(frozen=True)
@@ -66,18 +71,15 @@ class LabState:
             return HOST
         return self.members[vantage].namespace
 
-    def netns_pid(self, namespace: str) -> int | None:
-        """The pid whose /proc/PID/ns/net is `namespace`; None for the host's own."""
-        if namespace == HOST:
-            return None
-        return self.members[namespace].pid
-
     def netns(self, vantage: str) -> Netns:
-        """The namespace a vantage probes from, as a launcher needs it."""
+        """The namespace a vantage probes from, as a launcher needs it. A member that is not running
+        has no namespace: it is refused (`MemberNotRunning`), never taken for the host's."""
         owner = self.namespace_of(vantage)
         if owner == HOST:
             return Netns(HOST, None, None)
         member = self.members[owner]
+        if member.pid <= 0:
+            raise MemberNotRunning(f"{owner} is not running (no process, so no namespace to probe from or in)")
         return Netns(owner, member.pid, member.container_id)
 
     def all_namespaces(self) -> list[str]:

@@ -26,7 +26,7 @@ class ViaAgent(SetnsLauncher):
 def test_in_process_and_agent_inventories_agree(make_netns, start_serve):
     ns = make_netns()
     served = start_serve("tcp://127.0.0.1:0", "udp://0.0.0.0:0", netns=ns)
-    member = MemberState("app", "service", "cid", "c-app", served.proc.pid, "app", {})
+    member = MemberState("app", "service", "", "c-app", served.proc.pid, "app", {})  # no container
     here, there = (LabState("lab", "r", {"app": member}, {}) for _ in range(2))
     assert take_inventory(here, SetnsLauncher(), ["app"]) == ["app"]
     assert take_inventory(there, ViaAgent(), ["app"]) == ["app"]

@@ -44,5 +44,5 @@ def test_local_launcher_refuses_other_namespaces():
 
 
 def test_unknown_launcher_is_one_clear_error():
-    with pytest.raises(ProbeError, match="unknown launcher 'ssh'"):
-        make_launcher("ssh")
+    with pytest.raises(ProbeError, match="unknown launcher 'ssh'; choose one of auto, setns, local, agent, join"):
+        make_launcher("ssh", live=None)

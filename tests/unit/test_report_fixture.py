@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from orchestrator.domain import Cell, Diagnosis, Report
+from orchestrator.domain import Cell, Diagnosis, Engine, Report
 
 LOOP, APP = "127.0.0.1:62893", "app:62893"
 
@@ -38,9 +38,7 @@ def seed_report() -> Report:
         _cell("peer", APP, "closed", "closed"),
         _cell("@lan", APP, "closed", "closed"),
     )
-    return Report(
-        lab="seed-62893", engine_kind="docker", engine_version="28.2.2", cells=cells, run_id="r1", duration_s=1.2
-    )
+    return Report(lab="seed-62893", engine=Engine("docker", "28.2.2"), cells=cells, run_id="r1", duration_s=1.2)
 
 
 def failing_report() -> Report:
@@ -82,7 +80,7 @@ def wide_report(ports: int = 8) -> Report:
     cells = tuple(
         _cell(v, f"app:{p}", "closed", "closed", port=p) for p in range(62890, 62890 + ports) for v in ("host", "peer")
     )
-    return Report(lab="wide", engine_kind="docker", engine_version="28.2.2", cells=cells)
+    return Report(lab="wide", engine=Engine("docker", "28.2.2"), cells=cells)
 
 
 def test_fixture_summaries() -> None:

@@ -33,8 +33,12 @@ def test_contract_keys_and_order() -> None:
     text = json_report.render(failing_report())
     assert text.endswith("}\n") and text.startswith('{\n  "schema": "looplab/report@1",')
     data = json.loads(text)
-    assert list(data) == ["schema", "lab", "engine", "cells", "summary", "run_id", "duration_s", "warnings"]
-    assert data["engine"] == {"kind": "docker", "version": "28.2.2"}
+    assert list(data) == ["schema", "lab", "engine", "cells", "summary", "run_id", "duration_s", "warnings", "launcher"]
+    assert (data["engine"]["kind"], data["engine"]["version"]) == ("docker", "28.2.2")
+    assert set(data["engine"]) == {
+        "kind", "version", "api_version", "os_type", "desktop", "rootless", "userland_proxy",
+        "firewall_backend", "cgroup_version", "local", "address",
+    }  # fmt: skip
     assert list(data["cells"][0]) == CONTRACT_CELL + ["kind", "detail", "reason", "cause", "diagnosis_text"]
     assert data["summary"] == {"cells": 7, "pass": 5, "fail": 2, "exposed": 1, "broken": 1}
     exposed = data["cells"][4]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from orchestrator.domain import Report
+from orchestrator.domain import Engine, Report
 from orchestrator.report import matrix
 
 try:
@@ -14,7 +14,7 @@ except ImportError:  # tests/unit is not a package: pytest put it on sys.path
 
 
 def _report(*cells: object) -> Report:
-    return Report(lab="t", engine_kind="docker", engine_version="28.2.2", cells=tuple(cells))  # type: ignore[arg-type]
+    return Report(lab="t", engine=Engine("docker", "28.2.2"), cells=tuple(cells))  # type: ignore[arg-type]
 
 
 def test_rows_host_services_observers_outside() -> None:

@@ -73,6 +73,10 @@ class Launcher(Protocol):
         """The namespace's rules with their packet counters."""
         ...
 
+    def close(self) -> None:
+        """Remove whatever the launcher started (helper containers); safe to call twice."""
+        ...
+
 
 def to_request(batches: Sequence[Batch], netns: dict[str, str | None]) -> dict:
     """The agent's JSON request for these batches (`netns`: the path each vantage enters)."""

@@ -35,3 +35,6 @@ class LocalLauncher:
     def read_firewall(self, netns: Netns) -> FirewallText:
         _refuse_foreign([netns.owner] if netns.pid is not None else [])
         return self._here.read_firewall(netns)
+
+    def close(self) -> None:
+        return None

@@ -34,17 +34,22 @@ class SetnsLauncher:
         self.in_process = in_process
 
     def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
-        netns = {b.vantage: (f"/proc/{b.netns.pid}/ns/net" if b.netns.pid else None) for b in batches}
-        request = to_request(batches, netns)
+        refused = {b.vantage: why for b in batches if (why := not_here(b.netns))}
+        ready = [b for b in batches if b.vantage not in refused]
+        out = {v: VantageOutcome(v, why, []) for v, why in refused.items()}
+        if not ready:
+            return out
+        netns = {b.vantage: (f"/proc/{b.netns.pid}/ns/net" if b.netns.pid else None) for b in ready}
+        request = to_request(ready, netns)
         if self.in_process:  # every probe carries its own timeout, so this is bounded too
             response = agent.run_request(request)
             if response.get("error"):
                 raise ProbeError(f"the probe agent refused the request: {response['error']}")
-            return from_response(response)
-        return run_agent_process([sys.executable, "-I", "-S", str(AGENT)], request, deadline_s)
+            return {**out, **from_response(response)}
+        return {**out, **run_agent_process([sys.executable, "-I", "-S", str(AGENT)], request, deadline_s)}
 
     def inventory(self, namespaces: Sequence[Netns], *, owners: bool) -> dict[str, Inventory]:
-        read = {ns.owner: procfs.read_inventory(ns, owners=owners) for ns in namespaces}
+        read = {ns.owner: procfs.read_inventory(ns, owners=owners) for ns in namespaces if not not_here(ns)}
         return {owner: inv for owner, inv in read.items() if inv is not None}
 
     def add_firewall_rule(self, netns: Netns, iptables_args: list[str]) -> None:
@@ -52,6 +57,24 @@ class SetnsLauncher:
 
     def read_firewall(self, netns: Netns) -> FirewallText:
         return nsenter.read_rules(netns)
+
+    def close(self) -> None:
+        return None
+
+
+def not_here(netns: Netns) -> str | None:
+    """Why /proc/PID here is not the member's process (an engine on another machine or VM, a pid
+    reused), or None when it is: its mounts name the member's container. Never enter a stranger."""
+    if netns.pid is None or not netns.container_id:  # the host's own, or a namespace that is no container
+        return None
+    try:
+        with open(f"/proc/{netns.pid}/mountinfo", encoding="utf-8", errors="replace") as f:
+            mounts = f.read()
+    except OSError as exc:
+        return f"cannot see pid {netns.pid} of {netns.owner} here ({exc.strerror}): the engine is not local"
+    if netns.container_id not in mounts:
+        return f"pid {netns.pid} here is not {netns.owner}'s container: the engine is not local"
+    return None
 
 
 def run_agent_process(argv: list[str], request: dict, deadline_s: float) -> dict[str, VantageOutcome]:

@@ -1,0 +1,53 @@
+"""auto: pick the launcher that really enters this lab's namespaces, by trying, in order
+setns (root next to the engine), agent (a helper in the host's PID namespace), join (sidecars).
+
+Each try runs one harmless probe (a socket inventory) in a member's namespace; the first
+launcher whose probe comes back is used, and the report says which and why. When none can,
+one line names every launcher tried and why it failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ...errors import LooplabError, ProbeError
+from ...runtime.base import LiveLab
+from ..protocol import ProbeSpec
+from .agent import AgentLauncher
+from .base import Batch, Launcher
+from .join import JoinLauncher
+from .setns import SetnsLauncher
+
+_TRY_DEADLINE_S = 30.0
+
+
+def candidates(live: LiveLab, caps: tuple[str, ...]) -> list[tuple[str, Callable[[], Launcher]]]:
+    return [
+        ("setns", SetnsLauncher),
+        ("agent", lambda: AgentLauncher(live)),
+        ("join", lambda: JoinLauncher(live, caps=caps)),
+    ]
+
+
+def choose(live: LiveLab, *, caps: tuple[str, ...] = ("NET_RAW",)) -> tuple[Launcher, str]:
+    """The first launcher that enters a member's namespace, and the reason for the choice."""
+    owners = [m for m in live.state.members.values() if m.namespace == m.name and m.pid > 0]
+    if not owners:  # nothing to enter: every member uses the host's namespace
+        return SetnsLauncher(), "setns: the lab has no namespace of its own to enter"
+    target = live.state.netns(owners[0].name)
+    tried: list[str] = []
+    for name, make in candidates(live, caps):
+        launcher = make()
+        try:
+            outcome = launcher.run([Batch("auto", target, [ProbeSpec("auto", "sockets")])], deadline_s=_TRY_DEADLINE_S)
+            got = outcome.get("auto")
+            if got is None or got.error or not got.results or not got.results[0].ok:
+                why = (got.error or (got.results[0].detail if got.results else None)) if got else None
+                raise ProbeError(why or "no answer")
+        except LooplabError as exc:
+            tried.append(f"{name}: {exc}")
+            launcher.close()
+            continue
+        before = f" ({'; '.join(tried)})" if tried else ""
+        return launcher, f"{name}: entered {target.owner}'s namespace{before}"
+    raise ProbeError(f"no launcher can enter {target.owner}'s namespace: {'; '.join(tried)}")
