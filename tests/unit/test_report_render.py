@@ -37,7 +37,7 @@ def test_engine_context_reaches_every_format():
     report = replace(seed_report(), engine=engine, launcher="join: entered app's namespace (setns: not root)")
     for fmt in (f for f in FORMATS if f != "json"):
         text = render(report, fmt)
-        for shown in ("1.41", "rootless", "userland-proxy", "nf_tables", "v2", "local", "join: entered app"):
+        for shown in ("1.41", "rootless", "userland-proxy", "iptables", "v2", "local", "join: entered app"):
             assert shown in text, (fmt, shown)
     data = json.loads(render(report, "json"))
     assert data["engine"]["rootless"] is True and data["engine"]["userland_proxy"] is False
