@@ -16,6 +16,7 @@ from . import __version__, session
 from .addresses import host_port, owner_text
 from .errors import EXIT_FAILED_CELLS, EXIT_OK, Interrupted, LooplabError
 from .probes.agent import cli_kinds  # the probe-kind registry (stdlib only, imported anyway)
+from .probes.launchers import CHOICES
 from .report import FORMATS, render
 from .runtime.state import observer_names
 
@@ -68,8 +69,8 @@ def _options(progress: Callable[[str], None], launcher: str, pull: bool | None) 
 
 launcher_option = click.option(
     "--launcher",
-    type=click.Choice(["setns", "local"]),
-    default="setns",
+    type=click.Choice(CHOICES),
+    default="auto",
     show_default=True,
     help="How probes enter a namespace.",
 )

@@ -24,6 +24,9 @@ class DockerRuntime:
 
     name = "docker"
 
+    def __init__(self) -> None:
+        self._toolbox_id: str | None = None
+
     @cached_property
     def client(self) -> docker.DockerClient:
         return connect()
@@ -31,14 +34,22 @@ class DockerRuntime:
     def info(self) -> EngineInfo:
         return engine_info(self.client)
 
+    def toolbox_image(self) -> str:
+        """The toolbox image this process made sure of, by id: another process rebuilding the tag
+        (another checkout, another version) cannot swap the agent under a running lab."""
+        if self._toolbox_id is None:
+            ensure_toolbox(self.client)
+            self._toolbox_id = self.client.images.get(toolbox_tag()).id
+        return self._toolbox_id
+
     def preflight(self, lab: Lab, *, pull: bool) -> None:
-        ensure_toolbox(self.client)
+        self.toolbox_image()
         check_images(self.client, lab, pull=pull)
         check_host_ports(lab)
 
     def start(self, lab: Lab, *, keep: bool, observers: bool, progress: Progress) -> LiveLab:
         runner = LabRunner(
-            self.client, lab, run_id=L.new_run_id(), toolbox_image=toolbox_tag(), keep=keep, progress=progress
+            self.client, lab, run_id=L.new_run_id(), toolbox_image=self.toolbox_image(), keep=keep, progress=progress
         )
         try:
             state = runner.start(observers=observers)
@@ -50,7 +61,7 @@ class DockerRuntime:
 
     def attach(self, lab_name: str | None) -> LiveLab:
         lab, run_id, ids, nets = find_run(self.client, lab_name)
-        runner = LabRunner.resume(self.client, lab, run_id, ids, nets, toolbox_tag())
+        runner = LabRunner.resume(self.client, lab, run_id, ids, nets, self.toolbox_image())
         return LiveLab(lab, runner.refresh(), runner, self.info())
 
     def down(self, lab_name: str | None) -> Removal:

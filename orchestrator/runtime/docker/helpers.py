@@ -70,7 +70,7 @@ def exec_agent(client: docker.DockerClient, cid: str, request: bytes) -> bytes:
         code = api.exec_inspect(eid).get("ExitCode")
     except (docker.errors.APIError, OSError) as exc:
         raise ProbeError(f"cannot run the agent in {cid[:12]}: {reason(exc)}") from exc
-    if code not in (0, 2):  # 2: a malformed request, answered in JSON
+    if code not in (0, 2) or not out:  # 2 with an answer: a malformed request, answered in JSON
         tail = (err or b"").decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise ProbeError(f"the agent in {cid[:12]} failed (exit {code}): {tail[0][:300]}")
     return out or b""
