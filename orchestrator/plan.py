@@ -22,6 +22,7 @@ from dataclasses import replace
 
 from .addresses import answers, host_port
 from .domain import PlannedCell, TargetKind
+from .engine_rules import apply_engine_rules
 from .labfile.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Lab, Listener
 from .runtime.state import HOST, OUTSIDE, LabState, Published
 
@@ -44,7 +45,8 @@ def plan(lab: Lab, state: LabState) -> list[PlannedCell]:
     cells = [*_loopback_cells(lab, state), *_network_cells(lab, state), *_published_cells(lab, state)]
     if lab.probe.icmp:
         cells += _icmp_cells(lab, state)
-    return _apply_expectations(_apply_firewall(_located(cells, lab, state), lab, state), lab, state)
+    cells = _apply_expectations(_apply_firewall(_located(cells, lab, state), lab, state), lab, state)
+    return apply_engine_rules(cells, state)
 
 
 def _located(cells: Iterable[PlannedCell], lab: Lab, state: LabState) -> list[PlannedCell]:

@@ -99,7 +99,11 @@ def check(path: str, opts: RunOptions) -> Report:
     with signals_raise():  # one guard from the first container to the last removal
         live, launcher = _start(path, opts, keep=False)
         try:
+            noticed = len(live.state.warnings)
             planned = plan(live.lab, live.state)
+            for msg in live.state.warnings[noticed:]:  # what the engine's rules left out
+                live.warnings.append(msg)
+                opts.warn(msg)
             opts.progress(f"probing {len(planned)} cells")
             cells = run_matrix(planned, live.state, live.lab.probe, launcher, live.lab)
             if any(not c.passed for c in cells):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..domain import Engine
 from ..errors import LooplabError
 from ..labfile.model import Lab
 
@@ -64,6 +65,7 @@ class LabState:
     sockets: dict[str, list[dict]] = field(default_factory=dict)  # namespace -> inventory
     localhost: dict[str, list[str]] = field(default_factory=dict)  # namespace -> `localhost` in dial order
     warnings: list[str] = field(default_factory=list)  # what starting the lab noticed
+    engine: Engine | None = None  # the engine it runs on (some isolation rules depend on it)
 
     def namespace_of(self, vantage: str) -> str:
         """The namespace a vantage probes from: "host", or the member that owns it."""

@@ -26,13 +26,16 @@ class DockerRuntime:
 
     def __init__(self) -> None:
         self._toolbox_id: str | None = None
+        self._info: EngineInfo | None = None
 
     @cached_property
     def client(self) -> docker.DockerClient:
         return connect()
 
     def info(self) -> EngineInfo:
-        return engine_info(self.client)
+        if self._info is None:
+            self._info = engine_info(self.client)
+        return self._info
 
     def toolbox_image(self) -> str:
         """The toolbox image this process made sure of, by id: another process rebuilding the tag
@@ -51,18 +54,20 @@ class DockerRuntime:
         runner = LabRunner(
             self.client, lab, run_id=L.new_run_id(), toolbox_image=self.toolbox_image(), keep=keep, progress=progress
         )
+        runner.engine = self.info()
         try:
             state = runner.start(observers=observers)
         except BaseException:
             with signals_deferred():
                 runner.teardown()
             raise
-        return LiveLab(lab, state, runner, self.info())
+        return LiveLab(lab, state, runner, runner.engine)
 
     def attach(self, lab_name: str | None) -> LiveLab:
         lab, run_id, ids, nets = find_run(self.client, lab_name)
         runner = LabRunner.resume(self.client, lab, run_id, ids, nets, self.toolbox_image())
-        return LiveLab(lab, runner.refresh(), runner, self.info())
+        runner.engine = self.info()
+        return LiveLab(lab, runner.refresh(), runner, runner.engine)
 
     def down(self, lab_name: str | None) -> Removal:
         filters = {"label": [L.MANAGED, f"{L.KEEP}=true"] + ([f"{L.LAB}={lab_name}"] if lab_name else [])}

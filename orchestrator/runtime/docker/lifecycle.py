@@ -10,6 +10,7 @@ from dataclasses import replace
 import docker
 import docker.errors
 
+from ...domain import Engine
 from ...errors import EngineError, LooplabError, PortInUseError, ReadinessError
 from ...labfile.model import Lab, Service
 from .. import labels as L
@@ -69,6 +70,7 @@ class LabRunner:
         self.progress = progress
         self._net_names: dict[str, str] = {}
         self._ids: dict[str, str] = {}
+        self.engine: Engine | None = None  # set by the runtime; recorded in every LabState
 
     # -- naming --------------------------------------------------------------
     def _name(self, member: str) -> str:
@@ -204,7 +206,9 @@ class LabRunner:
 
     # -- read ----------------------------------------------------------------
     def refresh(self) -> LabState:
-        return inspect_run(self.client, self.lab, self.run_id, self._net_names, self._ids)
+        state = inspect_run(self.client, self.lab, self.run_id, self._net_names, self._ids)
+        state.engine = self.engine
+        return state
 
     def status(self, member: str) -> MemberStatus:
         try:

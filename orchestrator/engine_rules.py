@@ -1,0 +1,44 @@
+"""Isolation rules that depend on the engine, applied on top of the plan (README, "Engines").
+
+- rootless (measured here): the containers' addresses live in RootlessKit's network namespace.
+  The real host has no route to them, and on this kind of machine the same subnets may belong
+  to the rootful engine's bridges, so the host never dials them: those cells are not planned
+  and the report says so. Published ports still reach the host through RootlessKit's port driver.
+- Docker >= 28 (from Docker's documentation, not measured here): an internal network has no
+  route out, so its members see `unreachable` rather than `filtered`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .domain import PlannedCell
+from .runtime.state import HOST, LabState
+
+ROOTLESS_HOST_NOTE = (
+    "rootless engine: the host has no route to container addresses (they live in RootlessKit's network "
+    "namespace), so {n} host cell(s) to SERVICE:P were not probed; ports published on the host still are"
+)
+INTERNAL_28 = "Docker >= 28: an internal network has no route (per Docker's documentation; not measured here)"
+
+
+def apply_engine_rules(cells: list[PlannedCell], state: LabState) -> list[PlannedCell]:
+    """The cells as this engine makes them: some left out (with a warning in `state`), some re-expected."""
+    engine = state.engine
+    if engine is None:
+        return cells
+    if engine.rootless:
+        member_addresses = {a for m in state.members.values() for a in m.addresses.values()}
+        skipped = [c for c in cells if state.namespace_of(c.vantage) == HOST and c.address in member_addresses]
+        if skipped:
+            state.warnings.append(ROOTLESS_HOST_NOTE.format(n=len(skipped)))
+            cells = [c for c in cells if c not in skipped]
+    if engine.major >= 28:
+        cells = [_internal_unreachable(c) if c.reason.startswith("rule 6") else c for c in cells]
+    return cells
+
+
+def _internal_unreachable(cell: PlannedCell) -> PlannedCell:
+    if "unreachable" not in cell.accepted:
+        return cell
+    return replace(cell, expected="unreachable", reason=f"{cell.reason}; {INTERNAL_28}")
