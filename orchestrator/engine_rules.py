@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .domain import PlannedCell
+from .errors import LabFileError, LooplabError
+from .labfile.model import Lab
 from .runtime.state import HOST, LabState
 
 ROOTLESS_HOST_NOTE = (
@@ -42,3 +44,30 @@ def _internal_unreachable(cell: PlannedCell) -> PlannedCell:
     if "unreachable" not in cell.accepted:
         return cell
     return replace(cell, expected="unreachable", reason=f"{cell.reason}; {INTERNAL_28}")
+
+
+def refuse_host_dial(state: LabState, vantage: str, address: str) -> None:
+    """On a rootless engine the host never dials a container address (see the module's docstring)."""
+    engine = state.engine
+    if engine is None or not engine.rootless or state.namespace_of(vantage) != HOST:
+        return
+    if any(address in m.addresses.values() for m in state.members.values()):
+        raise LooplabError(
+            f"not dialling {address} from the host: on a rootless engine container addresses live in "
+            "RootlessKit's network namespace, not on this host's routes; probe from a lab member instead"
+        )
+
+
+def refuse_host_mode(lab: Lab, rootless: bool) -> None:
+    """`network_mode: host` on a rootless engine is RootlessKit's namespace, which looplab does not model."""
+    if not rootless:
+        return
+    for svc in lab.services:
+        if svc.is_host_mode:
+            where = svc.location
+            raise LabFileError(
+                f"services.{svc.name}.network_mode: on a rootless engine `host` means RootlessKit's network "
+                "namespace, not this host's; looplab cannot probe it as the host (use a rootful engine)",
+                path=where.path if where else None,
+                line=where.line if where else None,
+            )

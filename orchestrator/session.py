@@ -15,6 +15,7 @@ from .diagnosis.finder import FactFinder
 from .diagnosis.rules import diagnose
 from .discovery import with_discovered
 from .domain import Cell, PlannedCell, Report
+from .engine_rules import refuse_host_mode
 from .errors import LooplabError
 from .firewall_setup import apply_declared_rules
 from .labfile.loader import load_lab
@@ -62,6 +63,7 @@ def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -
 
     lab = load_lab(path, warn=warn)
     runtime = opts.make_runtime()
+    refuse_host_mode(lab, bool(runtime.info().rootless))
     opts.progress("checking the images")
     runtime.preflight(lab, pull=opts.pull)
     with signals_raise():

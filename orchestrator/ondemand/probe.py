@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..diagnosis.finder import FactFinder
 from ..diagnosis.rules import diagnose as explain_cell
 from ..domain import Diagnosis, PlannedCell, Verdict, verdict_for
+from ..engine_rules import refuse_host_dial
 from ..errors import LooplabError
 from ..live_reads import LiveReads
 from ..plan import cell_for_target, lookup, plan
@@ -74,6 +75,7 @@ def _probe(live: LiveLab, launcher: Launcher, vantage: str, target: str, kind: s
         timeout=settings.timeout_s,
         grace=settings.grace_s,
     )
+    refuse_host_dial(live.state, vantage, cell.address)
     result = run_one(live.state, launcher, vantage, spec, settings.timeout_s + 30)
     judged = kind in ("tcp", "udp") and bool(cell.accepted)
     return ProbeAnswer(vantage, kind, cell, result, verdict_for(result.state, cell.accepted) if judged else None)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..addresses import answers
+from ..engine_rules import refuse_host_dial
 from ..errors import LooplabError
 from ..plan import cell_for_target
 from ..probes.protocol import ProbeResult, ProbeSpec
@@ -196,6 +197,7 @@ def scan(
         )
         total = sum(hi - lo + 1 for lo, hi in ranges)
         deadline = 60.0 + timeout * math.ceil(total / _SCAN_ROUNDS_ALLOWANCE)
+        refuse_host_dial(state, vantage, target.address)
         result = run_one(state, launch, vantage, spec, deadline)
         if not result.ok:
             raise LooplabError(f"scan from {vantage} of {target.address} failed: {result.detail}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...errors import ProbeError
+from ...errors import LooplabError, ProbeError
 from ...runtime.base import LiveLab
 from .agent import AgentLauncher
 from .base import Batch, FirewallText, Inventory, Launcher, VantageOutcome
@@ -24,15 +24,18 @@ CHOICES = ("auto", *LAUNCHERS)
 def make_launcher(name: str, live: LiveLab, *, caps: tuple[str, ...] = ("NET_RAW",)) -> tuple[Launcher, str]:
     """The launcher called `name` for this running lab ("auto": the first that really enters it),
     and why it was chosen."""
-    if name == "auto":
-        from .auto import choose
+    from .auto import choose, prove
 
+    if name == "auto":
         return choose(live, caps=caps)
     if name not in LAUNCHERS:
         raise ProbeError(f"unknown launcher {name!r}; choose one of {', '.join(CHOICES)}")
-    if name == "join":
-        return JoinLauncher(live, caps=caps), "join: asked for with --launcher"
-    return LAUNCHERS[name](live), f"{name}: asked for with --launcher"
+    launcher = JoinLauncher(live, caps=caps) if name == "join" else LAUNCHERS[name](live)
+    try:
+        return launcher, prove(name, launcher, live) + " (asked for with --launcher)"
+    except LooplabError as exc:
+        launcher.close()
+        raise ProbeError(f"--launcher {name} cannot enter the lab's namespaces: {exc}") from exc
 
 
 __all__ = [

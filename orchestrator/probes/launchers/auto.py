@@ -31,23 +31,27 @@ def candidates(live: LiveLab, caps: tuple[str, ...]) -> list[tuple[str, Callable
 
 def choose(live: LiveLab, *, caps: tuple[str, ...] = ("NET_RAW",)) -> tuple[Launcher, str]:
     """The first launcher that enters a member's namespace, and the reason for the choice."""
-    owners = [m for m in live.state.members.values() if m.namespace == m.name and m.pid > 0]
-    if not owners:  # nothing to enter: every member uses the host's namespace
-        return SetnsLauncher(), "setns: the lab has no namespace of its own to enter"
-    target = live.state.netns(owners[0].name)
     tried: list[str] = []
     for name, make in candidates(live, caps):
         launcher = make()
         try:
-            outcome = launcher.run([Batch("auto", target, [ProbeSpec("auto", "sockets")])], deadline_s=_TRY_DEADLINE_S)
-            got = outcome.get("auto")
-            if got is None or got.error or not got.results or not got.results[0].ok:
-                why = (got.error or (got.results[0].detail if got.results else None)) if got else None
-                raise ProbeError(why or "no answer")
+            return launcher, prove(name, launcher, live) + (f" ({'; '.join(tried)})" if tried else "")
         except LooplabError as exc:
             tried.append(f"{name}: {exc}")
             launcher.close()
-            continue
-        before = f" ({'; '.join(tried)})" if tried else ""
-        return launcher, f"{name}: entered {target.owner}'s namespace{before}"
-    raise ProbeError(f"no launcher can enter {target.owner}'s namespace: {'; '.join(tried)}")
+    raise ProbeError(f"no launcher can enter the lab's namespaces: {'; '.join(tried)}")
+
+
+def prove(name: str, launcher: Launcher, live: LiveLab) -> str:
+    """Run one harmless probe (a socket inventory) in a member's namespace; the reason to use this
+    launcher, or `ProbeError` with why it cannot enter."""
+    owners = [m for m in live.state.members.values() if m.namespace == m.name and m.pid > 0]
+    if not owners:  # nothing to enter: every member uses the host's namespace
+        return f"{name}: the lab has no namespace of its own to enter"
+    target = live.state.netns(owners[0].name)
+    outcome = launcher.run([Batch("auto", target, [ProbeSpec("auto", "sockets")])], deadline_s=_TRY_DEADLINE_S)
+    got = outcome.get("auto")
+    if got is None or got.error or not got.results or not got.results[0].ok:
+        why = (got.error or (got.results[0].detail if got.results else None)) if got else None
+        raise ProbeError(why or "no answer")
+    return f"{name}: entered {target.owner}'s namespace"
