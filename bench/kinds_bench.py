@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
 from orchestrator.plan import PlannedCell, plan
-from orchestrator.probes.launchers import make_launcher
+from orchestrator.probes.launchers import SetnsLauncher
 from orchestrator.probing import run_matrix
 from orchestrator.runtime.state import HOST
 from orchestrator.session import RunOptions, up
@@ -52,7 +52,7 @@ def write_lab(directory: Path, services: int) -> Path:
 
 
 def time_matrix(started, cells: list[PlannedCell], reps: int) -> dict:
-    launcher = make_launcher("setns")
+    launcher = SetnsLauncher()
     samples = []
     for _ in range(reps + 1):
         t0 = time.perf_counter()

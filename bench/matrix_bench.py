@@ -37,7 +37,7 @@ from orchestrator.errors import Interrupted, LooplabError
 from orchestrator.labfile.loader import load_lab
 from orchestrator.plan import NOT_REACHABLE, PlannedCell, plan
 from orchestrator.probes import agent as agent_module
-from orchestrator.probes.launchers import make_launcher
+from orchestrator.probes.launchers import SetnsLauncher
 from orchestrator.probes.launchers.base import to_request
 from orchestrator.probes.launchers.setns import AGENT
 from orchestrator.probing import batches_for, judge, run_matrix
@@ -109,7 +109,7 @@ def pick_size(directory: Path, start: int) -> tuple[int, int, int]:
 
 # -- looplab -------------------------------------------------------------------------------
 def time_looplab(started, cells: list[PlannedCell], reps: int) -> dict:
-    launcher = make_launcher("setns")
+    launcher = SetnsLauncher()
     settings, state, lab = started.lab.probe, started.state, started.lab
     subset = reachable_subset(cells)
     runs = {"full": [], "subset": []}
@@ -142,7 +142,7 @@ def time_looplab(started, cells: list[PlannedCell], reps: int) -> dict:
 
 def stage_breakdown(started, subset: list[PlannedCell], reps: int) -> dict:
     """Where the subset's time goes: plan, batches, agent process start-up, probing, judging."""
-    launcher = make_launcher("setns")
+    launcher = SetnsLauncher()
     settings, state, lab = started.lab.probe, started.state, started.lab
     t_plan, t_batch, t_launch, t_judge, t_empty, t_inproc, t_inproc_nograce = ([] for _ in range(7))
     for _ in range(reps):

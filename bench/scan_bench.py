@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C
 
-from orchestrator.probes.launchers import Batch, make_launcher
+from orchestrator.probes.launchers import Batch, SetnsLauncher
 from orchestrator.probes.protocol import ProbeSpec
 from orchestrator.session import RunOptions, up
 
@@ -51,7 +51,7 @@ def looplab_once(started, timeout: float) -> tuple[float, dict]:
     state = started.state
     spec = ProbeSpec("scan", "scan", address=ADDRESS, ports=((1, 65535),), timeout=timeout)
     batch = Batch(SERVICE, state.netns(SERVICE), [spec])
-    launcher = make_launcher("setns")
+    launcher = SetnsLauncher()
     t0 = time.perf_counter()
     outcome = launcher.run([batch], deadline_s=600)[SERVICE]
     dt = time.perf_counter() - t0
