@@ -1,8 +1,9 @@
 """What the commands print: views over the answers of `session` and `ondemand`, drawn with rich.
 
 Every view returns renderables; :func:`show` prints them. On a terminal they are coloured
-and fit its width; on a pipe there is no colour, lines are 120 columns, a fact never wraps
-(one line each, greppable) and tables have no borders (columns split on whitespace).
+and tables fit its width; on a pipe there is no colour and tables fit 120 columns. Either
+way a fact is one line however long (greppable) and tables have no borders (columns split
+on whitespace).
 Addresses are written with :func:`host_port` (``[::1]:8081``) and processes with
 :func:`owner_text`; nothing here formats either by hand.
 """
@@ -18,7 +19,8 @@ from io import StringIO
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console, RenderableType
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from ..labfile.model import Lab
     from ..ondemand import ProbeAnswer, ResolveAnswer, ScanAnswer
     from ..runtime.base import LiveLab
+    from ..runtime.state import MemberState
 
 PIPE_WIDTH = 120
 """Lines on a pipe: wide, and the same on every machine, so saved output stays stable."""
@@ -94,16 +97,30 @@ def _facts(pairs: Iterable[tuple[str, str | None]], *, label_width: int = 0) -> 
     ]
 
 
-def _table(*columns: str) -> Table:
-    """A borderless table, indented like the facts: a header row, then one row per item."""
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 3, 0, 0), show_edge=False)
-    for name in columns:
-        last = name == columns[-1]
-        table.add_column(name, no_wrap=True, overflow="ellipsis" if last else "fold")
-    return table
+class _Columns:
+    """A borderless table sized when it is drawn: a header, then one line per row. Every column
+    but the last keeps its full width (an address is never cut); the last one gets the rest of
+    the line and is cut with `…` when it does not fit."""
+
+    GAP = 3
+
+    def __init__(self, headers: Sequence[str], rows: Sequence[Sequence[str]], *, first_style: str = "") -> None:
+        self.headers, self.rows, self.first_style = headers, rows, first_style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        *fixed, last = self.headers
+        widths = [max(cell_len(row[i]) for row in [self.headers, *self.rows]) for i in range(len(fixed))]
+        room = options.max_width - sum(widths) - self.GAP * len(fixed)
+        table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, self.GAP, 0, 0), show_edge=False)
+        for i, (name, fits) in enumerate(zip(fixed, widths)):
+            table.add_column(name, no_wrap=True, width=fits, style=self.first_style if i == 0 else "")
+        table.add_column(last, no_wrap=True, overflow="ellipsis", max_width=max(room, 5))
+        for row in self.rows:
+            table.add_row(*(Text(cell) for cell in row))  # Text: `[::1]` is never read as markup
+        yield table
 
 
-def _indented(table: Table) -> Padding:
+def _indented(table: _Columns) -> Padding:
     return Padding(table, (0, 0, 0, 2))
 
 
@@ -168,12 +185,13 @@ def resolve_view(answer: ResolveAnswer) -> list[RenderableType]:
 
 def sockets_view(inventory: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[RenderableType]:
     """One row per listening socket: namespace, protocol, address:port, process (netstat -lp)."""
-    table = _table("NAMESPACE", "PROTO", "LISTENER", "PROCESS")
-    for namespace, socks in inventory.items():
-        for s in socks:
-            table.add_row(namespace, s["proto"], host_port(s["address"], s["port"]), owner_text(s) or "-")
+    rows = [
+        (namespace, s["proto"], host_port(s["address"], s["port"]), owner_text(s) or "-")
+        for namespace, socks in inventory.items()
+        for s in socks
+    ]
     empty = [ns for ns, socks in inventory.items() if not socks]
-    out: list[RenderableType] = [table] if table.row_count else []
+    out: list[RenderableType] = [_Columns(("NAMESPACE", "PROTO", "LISTENER", "PROCESS"), rows)] if rows else []
     if empty:
         out.append(Text(f"no listening socket in: {', '.join(empty)}", style=DIM))
     return out
@@ -204,10 +222,7 @@ def scan_view(answer: ScanAnswer) -> list[RenderableType]:
     ]
     rows = _open_rows(answer)
     if rows:
-        table = _table("PORT", "LISTENER", "PROCESS")
-        for row in rows:
-            table.add_row(Text(row[0], style=GOOD), row[1], row[2])
-        out.append(_indented(table))
+        out.append(_indented(_Columns(("PORT", "LISTENER", "PROCESS"), rows, first_style=GOOD)))
         if answer.owners is None:
             out.append(Text("  (no socket inventory for this address's namespace: processes unknown)", style=DIM))
     else:
@@ -251,23 +266,26 @@ def up_view(live: LiveLab, observers: Sequence[str]) -> list[RenderableType]:
             f" is up (run {state.run_id}); remove it with: looplab down {lab.name}",
         )
     ]
-    members = _table("MEMBER", "CONTAINER", "PID", "ADDRESSES")
-    for m in state.members.values():
-        where = ", ".join(f"{net} {addr}" for net, addr in m.addresses.items())
-        if not where:
-            where = f"in {m.namespace}'s namespace" if m.namespace != m.name else "no network"
-        members.add_row(m.name, m.container_name, str(m.pid), where)
-    out.append(_indented(members))
-    if state.published:
-        published = _table("PUBLISHED", "TO")
-        for pub in state.published:
-            published.add_row(host_port(pub.host_ip, pub.host_port), f"{pub.service}:{pub.container_port}/{pub.proto}")
-        out.append(_indented(published))
+    members = [(m.name, m.container_name, str(m.pid), _where(m)) for m in state.members.values()]
+    out.append(_indented(_Columns(("MEMBER", "CONTAINER", "PID", "ADDRESSES"), members)))
+    published = [
+        (host_port(p.host_ip, p.host_port), f"{p.service}:{p.container_port}/{p.proto}") for p in state.published
+    ]
+    if published:
+        out.append(_indented(_Columns(("PUBLISHED", "TO"), published)))
     later = [o for o in observers if o not in state.members]
     if later:
         out.append(Text(f"  observers {', '.join(later)} start when a probe first needs them"))
     out.append(Text("  shell into a namespace: nsenter --net=/proc/PID/ns/net COMMAND", style=DIM))
     return out
+
+
+def _where(member: MemberState) -> str:
+    """A member's addresses (`lan 10.0.0.2`), or whose namespace it shares."""
+    where = ", ".join(f"{net} {addr}" for net, addr in member.addresses.items())
+    if where:
+        return where
+    return f"in {member.namespace}'s namespace" if member.namespace != member.name else "no network"
 
 
 def validate_line(path: str, lab: Lab) -> Text:
