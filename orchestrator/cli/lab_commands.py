@@ -1,0 +1,98 @@
+"""Commands over a whole lab: check, up, down, gc, validate, and the toolbox image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import session
+from ..report import FORMATS, render
+from ..runtime.state import observer_names
+from . import views
+from .common import NotAsExpected, launcher_option, progress_display, pull_option, run_options, warn
+
+lab_file_argument = click.argument("lab_file", type=click.Path(dir_okay=False))
+
+
+@click.command()
+@lab_file_argument
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="terminal", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
+@launcher_option
+@pull_option
+def check(lab_file: str, fmt: str, output: str | None, launcher: str, pull: bool | None) -> None:
+    """Start LAB_FILE, probe the whole matrix, tear it down; exit 0 if every cell is as expected."""
+    with progress_display() as progress:
+        report = session.check(lab_file, run_options(progress, launcher, pull))
+    color = output is None and views.use_color()
+    text = render(report, fmt, color=color, width=views.width() if fmt == "terminal" else None)
+    if output:
+        Path(output).write_text(text)
+        s = report.summary
+        click.echo(f"looplab: {s.cells} cells, {s.passed} pass, {s.failed} fail; report written to {output}", err=True)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+    if not report.ok:
+        raise NotAsExpected()
+
+
+@click.command()
+@lab_file_argument
+@launcher_option
+@pull_option
+def up(lab_file: str, launcher: str, pull: bool | None) -> None:
+    """Start LAB_FILE and leave it running; print how to reach it."""
+    with progress_display() as progress:
+        started = session.up(lab_file, run_options(progress, launcher, pull))
+    views.show(views.up_view(started, observer_names(started.lab)))
+
+
+def _report_removal(removal: session.Removal) -> None:
+    click.echo(f"removed {removal.removed} resource(s)")
+    for message in removal.warnings():
+        warn(message)
+
+
+@click.command()
+@click.argument("lab", required=False)
+def down(lab: str | None) -> None:
+    """Remove a lab left running by `up` (all of them when LAB is omitted)."""
+    _report_removal(session.down(lab))
+
+
+@click.command()
+@click.option("--all", "everything", is_flag=True, help="Also remove labs left by `up` and live runs.")
+def gc(everything: bool) -> None:
+    """Remove containers and networks that killed runs left behind."""
+    _report_removal(session.gc(everything=everything))
+
+
+@click.command()
+@lab_file_argument
+def validate(lab_file: str) -> None:
+    """Read LAB_FILE and report problems without touching the engine."""
+    from ..labfile.loader import load_lab
+
+    views.show([views.validate_line(lab_file, load_lab(lab_file, warn=warn))])
+
+
+@click.group()
+def toolbox() -> None:
+    """The looplab/toolbox image (built locally, no registry needed)."""
+
+
+@toolbox.command("build")
+@click.option("--force", is_flag=True, help="Rebuild even if the content is unchanged.")
+def toolbox_build(force: bool) -> None:
+    """Build looplab/toolbox from this machine's Python, offline."""
+    from ..runtime import get_runtime
+
+    result = get_runtime().build_toolbox(force=force)
+    verb = "built" if result.built else "up to date:"
+    click.echo(
+        f"{verb} {result.tag} (content {result.digest}, {result.size_bytes / 1e6:.1f} MB, {result.seconds:.2f}s)"
+    )
+
+
+COMMANDS = (check, up, down, gc, validate, toolbox)
