@@ -32,7 +32,7 @@ class Cell:
     vantage: str  # "host", a service, "@NET", "@outside"
     target: str  # as a person writes it: "127.0.0.1:62893", "app:62893", "host:62894"
     proto: str  # "tcp" | "udp"
-    kind: TargetKind
+    target_kind: TargetKind
     address: str  # the address actually dialled
     port: int
     state: str  # observed: open / closed / reset / filtered / open|filtered / unreachable / error
@@ -61,7 +61,7 @@ class PlannedCell:
     vantage: str
     target: str
     proto: str
-    kind: TargetKind
+    target_kind: TargetKind
     address: str
     port: int
     expected: str
@@ -88,7 +88,7 @@ class PlannedCell:
             vantage=self.vantage,
             target=self.target,
             proto=self.proto,
-            kind=self.kind,
+            target_kind=self.target_kind,
             address=self.address,
             port=self.port,
             state=state,

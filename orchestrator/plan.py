@@ -51,10 +51,10 @@ def plan(lab: Lab, state: LabState) -> list[PlannedCell]:
 
 def _located(cells: Iterable[PlannedCell], lab: Lab, state: LabState) -> list[PlannedCell]:
     """The cells with their target namespace and probe kind (an http listener there gets a GET)."""
-    http = {(state.namespace_of(x.service), x.port) for x in lab.listeners if x.kind == "http"}
+    http = {(state.namespace_of(x.service), x.port) for x in lab.listeners if x.scheme == "http"}
     out = []
     for cell in cells:
-        target_ns = target_namespace(cell.vantage, cell.target, cell.kind, state)
+        target_ns = target_namespace(cell.vantage, cell.target, cell.target_kind, state)
         probe = "http" if cell.proto == "tcp" and (target_ns, cell.port) in http else cell.probe
         out.append(replace(cell, target_ns=target_ns, probe=probe))
     return out
@@ -177,7 +177,7 @@ def _network_cell(
     port: int,
     proto: str,
     target: str,
-    kind: TargetKind = "network",
+    target_kind: TargetKind = "network",
 ) -> PlannedCell:
     namespace = state.namespace_of(vantage)
     owner_nets = state.members[owner].addresses
@@ -197,7 +197,7 @@ def _network_cell(
                     vantage,
                     target,
                     proto,
-                    kind,
+                    target_kind,
                     owner_nets[net],
                     port,
                     "open|filtered",
@@ -208,7 +208,7 @@ def _network_cell(
                 vantage,
                 target,
                 proto,
-                kind,
+                target_kind,
                 owner_nets[net],
                 port,
                 "filtered",
@@ -224,7 +224,7 @@ def _network_cell(
             vantage,
             target,
             proto,
-            kind,
+            target_kind,
             address,
             port,
             "closed",
@@ -238,7 +238,7 @@ def _network_cell(
             vantage,
             target,
             proto,
-            kind,
+            target_kind,
             address,
             port,
             "open",
@@ -251,7 +251,7 @@ def _network_cell(
         if bound
         else f"nothing listens on {port}/{proto} there"
     )
-    return PlannedCell(vantage, target, proto, kind, address, port, "closed", frozenset({"closed"}), why)
+    return PlannedCell(vantage, target, proto, target_kind, address, port, "closed", frozenset({"closed"}), why)
 
 
 def _isolation_reason(state: LabState, namespace: str, owner: str) -> str:
@@ -398,10 +398,10 @@ def _apply_firewall(cells: list[PlannedCell], lab: Lab, state: LabState) -> list
     return out
 
 
-def target_namespace(vantage: str, target: str, kind: str, state: LabState) -> str | None:
+def target_namespace(vantage: str, target: str, target_kind: str, state: LabState) -> str | None:
     """The namespace whose sockets answer a cell; None for published ports (the host's proxy)."""
     name = target.rpartition(":")[0]
-    if kind == "published" or name == "host":
+    if target_kind == "published" or name == "host":
         return None
     if name in ("127.0.0.1", "[::1]", "localhost"):
         return state.namespace_of(vantage)
@@ -458,7 +458,7 @@ def _cell_for_target(vantage: str, target: str, proto: str, lab: Lab, state: Lab
     if name in ("127.0.0.1", "[::1]"):
         here = _listeners_in(lab, state, namespace)
         cell = _loopback_cell(vantage, namespace, here, lab.listeners, state, name.strip("[]"), port, proto)
-        return replace(cell, target=target, kind="explicit")
+        return replace(cell, target=target, target_kind="explicit")
     if name == "localhost":
         here = _listeners_in(lab, state, namespace)
         cell = _localhost_cell(vantage, namespace, here, lab.listeners, state, port, proto)
@@ -474,7 +474,7 @@ def _cell_for_target(vantage: str, target: str, proto: str, lab: Lab, state: Lab
                 frozenset({"unreachable"}),
                 "localhost is not in this namespace's /etc/hosts",
             )
-        return replace(cell, kind="explicit")
+        return replace(cell, target_kind="explicit")
     if name == "host":
         return PlannedCell(
             vantage, target, proto, "explicit", _host_address(state, namespace), port, "", frozenset(), ""

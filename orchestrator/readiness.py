@@ -30,7 +30,7 @@ def _seen(listener: Listener, sockets: list[dict]) -> bool:
 
 
 def _url(lst: Listener) -> str:
-    return f"{lst.kind}://{host_port(lst.address, lst.port)}"
+    return f"{lst.scheme}://{host_port(lst.address, lst.port)}"
 
 
 def wait_ready(live: LiveLab, launcher: Launcher, *, timeout_s: float, progress: Callable[[str], None]) -> None:

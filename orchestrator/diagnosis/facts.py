@@ -14,7 +14,7 @@ class Facts:
     vantage: str
     target: str
     proto: str
-    kind: str
+    target_kind: str
     address: str
     port: int
     state: str

@@ -47,7 +47,7 @@ class FactFinder:
         vantage_ns = state.namespace_of(cell.vantage)
         published_to = None
         answering_ns = planned.target_ns
-        if cell.kind == "published":
+        if cell.target_kind == "published":
             pub = next((p for p in state.published if p.host_port == cell.port and p.proto == cell.proto), None)
             if pub is not None:
                 published_to = pub.container_port
@@ -67,7 +67,7 @@ class FactFinder:
             vantage=cell.vantage,
             target=cell.target,
             proto=cell.proto,
-            kind=cell.kind,
+            target_kind=cell.target_kind,
             address=cell.address,
             port=cell.port,
             state=cell.state,

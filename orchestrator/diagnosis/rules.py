@@ -54,7 +54,7 @@ def port_conflict(f: Facts) -> Diagnosis | None:
 
 
 def proxy_reset(f: Facts) -> Diagnosis | None:
-    if f.kind != "published" or f.state != "reset":
+    if f.target_kind != "published" or f.state != "reset":
         return None
     behind = _on_port(f, f.published_to or 0)
     bound = [s for s in behind if is_loopback(s["address"])]
@@ -138,7 +138,7 @@ def nothing_listening(f: Facts) -> Diagnosis | None:
 
 
 def no_shared_network(f: Facts) -> Diagnosis | None:
-    if f.state not in ("filtered", "unreachable") or f.shared_networks or f.kind == "published":
+    if f.state not in ("filtered", "unreachable") or f.shared_networks or f.target_kind == "published":
         return None
     if f.target_ns is None or f.target_ns == f.vantage_ns or f.vantage_ns == "host":
         return None

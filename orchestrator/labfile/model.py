@@ -39,7 +39,7 @@ class Listener:
     """A socket a service listens on: declared in the lab, or discovered in its namespace."""
 
     service: str
-    kind: ListenerKind
+    scheme: ListenerKind  # tcp, udp, http: how it listens (and how it is probed)
     address: str
     port: int
     discovered: bool = False  # found in the socket inventory, not declared by the lab
@@ -47,7 +47,7 @@ class Listener:
 
     @property
     def proto(self) -> Proto:
-        return "udp" if self.kind == "udp" else "tcp"
+        return "udp" if self.scheme == "udp" else "tcp"
 
     @property
     def is_loopback(self) -> bool:

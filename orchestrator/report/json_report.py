@@ -22,7 +22,7 @@ _CELL_FIELDS = (  # (json key, Cell attribute); contract keys first, then extens
     ("latency_ms", "latency_ms"),
     ("diagnosis", "diagnosis"),  # {"cause", "found", "fix"} or null
     ("reproduce", "reproduce"),
-    ("kind", "kind"),
+    ("kind", "target_kind"),
     ("detail", "detail"),
     ("reason", "reason"),
     ("cause", "cause"),  # = diagnosis.cause; written for readers of the flat form
@@ -72,7 +72,8 @@ def _diagnosis(raw: dict[str, Any]) -> Diagnosis | None:
 
 def _cell(raw: dict[str, Any]) -> Cell:
     fields = {attr: raw[key] for key, attr in _CELL_FIELDS if key in _CONTRACT_KEYS}
-    fields.update({key: raw.get(key, default) for key, default in _EXTENSION_DEFAULTS.items()})
+    attrs = dict(_CELL_FIELDS)
+    fields.update({attrs[key]: raw.get(key, default) for key, default in _EXTENSION_DEFAULTS.items()})
     fields["diagnosis"] = _diagnosis(raw)
     return Cell(**fields)
 

@@ -20,7 +20,7 @@ class Column(NamedTuple):
 
     target: str
     proto: str
-    kind: str
+    target_kind: str
 
     @property
     def label(self) -> str:
@@ -48,9 +48,9 @@ def columns(report: Report) -> list[Column]:
     """Distinct (target, proto) in first-seen order, grouped by the kind of their first cell."""
     first: dict[tuple[str, str], Column] = {}
     for c in report.cells:
-        first.setdefault((c.target, c.proto), Column(c.target, c.proto, c.kind))
+        first.setdefault((c.target, c.proto), Column(c.target, c.proto, c.target_kind))
     rank = {k: i for i, k in enumerate(KIND_ORDER)}
-    return sorted(first.values(), key=lambda col: rank.get(col.kind, len(rank)))
+    return sorted(first.values(), key=lambda col: rank.get(col.target_kind, len(rank)))
 
 
 def grid(report: Report) -> dict[tuple[str, Column], Cell]:

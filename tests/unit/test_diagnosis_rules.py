@@ -24,7 +24,7 @@ def facts(**kw) -> Facts:
         vantage="peer",
         target="app:62893",
         proto="tcp",
-        kind="network",
+        target_kind="network",
         address="10.9.0.2",
         port=62893,
         state="closed",
@@ -116,7 +116,7 @@ def test_proxy_reset_behind_published_port():
     behind = {**SERVE, "port": 8080}
     d = diagnose(
         facts(
-            kind="published",
+            target_kind="published",
             target="host:62894",
             address="127.0.0.1",
             port=62894,

@@ -78,7 +78,7 @@ def test_seed_lab_from_design(tmp_path: Path) -> None:
         ("peer", "app:62893", "closed", "tcp"),
     ]
     assert [e.location.line for e in lab.expectations] == [16, 17]
-    assert [(x.kind, x.address, x.port) for x in lab.listeners] == [("tcp", "127.0.0.1", 62893)]
+    assert [(x.scheme, x.address, x.port) for x in lab.listeners] == [("tcp", "127.0.0.1", 62893)]
 
 
 # --- reading the file -------------------------------------------------------------------

@@ -187,7 +187,7 @@ def test_explicit_expectation_overrides_and_extends(seed, tmp_path):
     assert flipped.expected == "open" and flipped.accepted == frozenset({"open"})
     assert flipped.reason.startswith("expect at ")
     extra = cells[("peer", "host:9999")]
-    assert extra.kind == "explicit" and extra.address == "10.9.0.1"
+    assert extra.target_kind == "explicit" and extra.address == "10.9.0.1"
 
 
 KINDS = """\

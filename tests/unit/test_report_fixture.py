@@ -14,7 +14,7 @@ def _cell(vantage: str, target: str, state: str, expected: str, **kw: object) ->
     address = "127.0.0.1" if kind == "loopback" else "172.18.0.2"
     defaults: dict[str, object] = {
         "proto": "tcp",
-        "kind": kind,
+        "target_kind": kind,
         "address": address,
         "port": 62893,
         "state": state,

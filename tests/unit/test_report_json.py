@@ -85,7 +85,7 @@ def test_contract_only_document_parses() -> None:
         for key in ("kind", "detail", "reason", "cause", "diagnosis_text"):
             del cell[key]
     r = parse_report(json.dumps(data))
-    assert r.cells[0].kind == "explicit" and r.run_id is None and r.warnings == ()
+    assert r.cells[0].target_kind == "explicit" and r.run_id is None and r.warnings == ()
 
 
 def test_diagnosis_string_of_an_older_report_parses() -> None:

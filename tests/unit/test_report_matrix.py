@@ -29,12 +29,12 @@ def test_rows_host_services_observers_outside() -> None:
 
 def test_columns_grouped_by_kind_then_first_seen() -> None:
     r = _report(
-        _cell("host", "host:62894", "closed", "closed", kind="published"),
+        _cell("host", "host:62894", "closed", "closed", target_kind="published"),
         _cell("peer", "app:1", "closed", "closed"),
         _cell("app", "127.0.0.1:2", "open", "open"),
         _cell("app", "127.0.0.1:1", "open", "open"),
         _cell("app", "127.0.0.1:1", "open", "open", proto="udp"),
-        _cell("host", "x:9", "open", "open", kind="explicit"),
+        _cell("host", "x:9", "open", "open", target_kind="explicit"),
         _cell("peer", "app:1", "closed", "closed"),
     )
     cols = matrix.columns(r)
