@@ -68,10 +68,14 @@ class LabState:
     engine: Engine | None = None  # the engine it runs on (some isolation rules depend on it)
 
     def namespace_of(self, vantage: str) -> str:
-        """The namespace a vantage probes from: "host", or the member that owns it."""
+        """The namespace a vantage probes from: "host", or the member that owns it. A member the
+        engine no longer has (it vanished, or never started) is refused in one line."""
         if vantage == HOST:
             return HOST
-        return self.members[vantage].namespace
+        member = self.members.get(vantage)
+        if member is None:
+            raise MemberNotRunning(f"{vantage} is not running (the engine has no container for it)")
+        return member.namespace
 
     def netns(self, vantage: str) -> Netns:
         """The namespace a vantage probes from, as a launcher needs it. A member that is not running
