@@ -32,6 +32,8 @@ class ProbeSpec:
     # scan
     ports: tuple[PortRange, ...] | None = None  # inclusive ranges
     concurrency: int | None = None  # sockets in flight
+    # iptables (agent and join launchers): the program and its arguments
+    argv: tuple[str, ...] | None = None
     # udp / http
     payload: str | None = None  # the datagram sent
     path: str | None = None  # the GET's path
@@ -44,7 +46,7 @@ class ProbeSpec:
             value = getattr(self, f.name)
             if value is None:
                 continue
-            wire[f.name] = [list(r) for r in value] if f.name == "ports" else value
+            wire[f.name] = [list(r) for r in value] if f.name == "ports" else list(value) if f.name == "argv" else value
         return wire
 
     @classmethod
@@ -57,6 +59,8 @@ class ProbeSpec:
         values = dict(wire)
         if values.get("ports") is not None:
             values["ports"] = tuple((int(lo), int(hi)) for lo, hi in values["ports"])
+        if values.get("argv") is not None:
+            values["argv"] = tuple(values["argv"])
         return cls(**values)
 
 

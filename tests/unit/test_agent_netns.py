@@ -404,3 +404,23 @@ def test_the_agent_closes_every_socket(agent, make_netns, start_serve):
         ),
     )
     assert _open_sockets() == before
+
+
+def test_iptables_kind_acts_inside_the_vantage_namespace_only(agent, make_netns):
+    """A child forked from the vantage's thread stays in its namespace: the rule lands there, not here."""
+    ns = make_netns()
+    rule = ["-p", "tcp", "--dport", "5009", "-j", "DROP"]
+    add = {"id": "a", "kind": "iptables", "argv": ["iptables", "-w", "-A", "INPUT", *rule]}
+    save = {"id": "s", "kind": "iptables", "argv": ["iptables-save", "-c"]}
+    ((added,),) = results(agent, vantage(ns, add))
+    assert added["state"] == "ok", added
+    ((inside,),) = results(agent, vantage(ns, save))
+    ((here,),) = results(agent, vantage(None, save))
+    assert "--dport 5009 -j DROP" in inside["stdout"]
+    assert "--dport 5009" not in (here["stdout"] or "")
+
+
+def test_iptables_kind_runs_nothing_but_iptables(agent, make_netns):
+    ns = make_netns()
+    ((refused,),) = results(agent, vantage(ns, {"id": "x", "kind": "iptables", "argv": ["sh", "-c", "true"]}))
+    assert refused["state"] == "error" and "iptables" in refused["detail"]

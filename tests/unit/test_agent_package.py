@@ -17,7 +17,7 @@ AGENT_DIR = Path(__file__).resolve().parents[2] / "orchestrator" / "probes" / "a
 
 
 def test_registry_kinds_and_flags(agent):
-    assert list(agent.KINDS) == ["tcp", "udp", "http", "icmp", "sockets", "resolve", "scan"]
+    assert list(agent.KINDS) == ["tcp", "udp", "http", "icmp", "sockets", "resolve", "scan", "iptables"]
     assert agent.listener_schemes() == ("tcp", "udp", "http")
     assert agent.cli_kinds() == ("tcp", "udp", "http", "icmp")
 

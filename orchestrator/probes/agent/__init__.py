@@ -43,6 +43,7 @@ from . import icmp  # noqa: F401
 from . import inventory  # noqa: F401
 from . import resolve  # noqa: F401
 from . import scan  # noqa: F401
+from . import iptables  # noqa: F401
 
 # isort: on
 from .core import AGENT, KINDS, Probe, ProbeFailed, Vantage, cli_kinds, listener_schemes, probe

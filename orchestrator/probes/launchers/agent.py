@@ -16,7 +16,17 @@ from collections.abc import Sequence
 from ...errors import ProbeError
 from ...runtime.base import HelperSpec, LiveLab
 from ...runtime.state import Netns
-from .base import Batch, FirewallText, Inventory, VantageOutcome, from_response, inventory_via_agent, to_request
+from .base import (
+    Batch,
+    FirewallText,
+    Inventory,
+    VantageOutcome,
+    add_rule_via_agent,
+    from_response,
+    inventory_via_agent,
+    read_rules_via_agent,
+    to_request,
+)
 
 CAPS = ("SYS_ADMIN", "SYS_PTRACE", "NET_ADMIN", "NET_RAW")  # setns, /proc/PID/ns, firewall, ping
 
@@ -43,21 +53,15 @@ class AgentLauncher:
         return inventory_via_agent(self, namespaces)
 
     def add_firewall_rule(self, netns: Netns, iptables_args: list[str]) -> None:
-        raise ProbeError(NO_IPTABLES.format(launcher=self.name))
+        add_rule_via_agent(self, netns, iptables_args)
 
     def read_firewall(self, netns: Netns) -> FirewallText:
-        return FirewallText("", "")
+        return read_rules_via_agent(self, netns)
 
     def close(self) -> None:
         if self._helper is not None:
             helper, self._helper = self._helper, None
             self.live.handle.remove_helper(helper)
-
-
-NO_IPTABLES = (
-    "the {launcher} launcher cannot add firewall rules: the toolbox image has no iptables; "
-    "run as root with --launcher setns for labs with x-looplab.firewall"
-)
 
 
 def answer(raw: bytes) -> dict[str, VantageOutcome]:

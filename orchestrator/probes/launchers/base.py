@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ...errors import ProbeError
 from ...runtime.state import Netns
 from ..protocol import ProbeResult, ProbeSpec
 
@@ -120,3 +121,24 @@ def _inventory_probes(netns: Netns) -> list[ProbeSpec]:
         ProbeSpec("inventory", "sockets"),
         ProbeSpec("localhost", "resolve", name="localhost", root=root),
     ]
+
+
+def firewall_via_agent(launcher: Launcher, netns: Netns, argv: tuple[str, ...]) -> ProbeResult:
+    """Run iptables or iptables-save inside `netns` through the agent (its `iptables` kind), for
+    launchers whose agent runs in a container; `ProbeError` when the namespace cannot be entered."""
+    outcome = launcher.run([Batch(netns.owner, netns, [ProbeSpec("firewall", "iptables", argv=argv)])], deadline_s=60.0)
+    got = outcome.get(netns.owner)
+    if got is None or got.error or not got.results:
+        raise ProbeError(f"cannot reach {netns.owner}'s namespace: {got.error if got else 'no answer'}")
+    return got.results[0]
+
+
+def add_rule_via_agent(launcher: Launcher, netns: Netns, iptables_args: list[str]) -> None:
+    result = firewall_via_agent(launcher, netns, ("iptables", "-w", "-A", *iptables_args))
+    if not result.ok:
+        raise ProbeError(f"cannot add a firewall rule in {netns.owner}'s namespace: {result.detail}")
+
+
+def read_rules_via_agent(launcher: Launcher, netns: Netns) -> FirewallText:
+    result = firewall_via_agent(launcher, netns, ("iptables-save", "-c"))
+    return FirewallText(str(result.extra.get("stdout") or "") if result.ok else "", "")

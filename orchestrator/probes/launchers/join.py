@@ -14,11 +14,20 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from ...errors import LooplabError, ProbeError
+from ...errors import LooplabError
 from ...runtime.base import HelperSpec, LiveLab
 from ...runtime.state import HOST, Netns
-from .agent import NO_IPTABLES, answer
-from .base import Batch, FirewallText, Inventory, VantageOutcome, inventory_via_agent, to_request
+from .agent import answer
+from .base import (
+    Batch,
+    FirewallText,
+    Inventory,
+    VantageOutcome,
+    add_rule_via_agent,
+    inventory_via_agent,
+    read_rules_via_agent,
+    to_request,
+)
 from .setns import SetnsLauncher
 
 _PARALLEL = 8  # sidecar execs in flight
@@ -68,10 +77,10 @@ class JoinLauncher:
         return read
 
     def add_firewall_rule(self, netns: Netns, iptables_args: list[str]) -> None:
-        raise ProbeError(NO_IPTABLES.format(launcher=self.name))
+        add_rule_via_agent(self, netns, iptables_args)
 
     def read_firewall(self, netns: Netns) -> FirewallText:
-        return FirewallText("", "")
+        return read_rules_via_agent(self, netns)
 
     def close(self) -> None:
         sidecars, self._sidecars = self._sidecars, {}

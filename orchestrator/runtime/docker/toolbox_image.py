@@ -21,6 +21,7 @@ from pathlib import Path
 from ... import __version__
 from ...errors import EngineError, ImageMissingError
 from ..base import ToolboxBuild
+from . import toolbox_iptables
 
 TOOLBOX_REPO = "looplab/toolbox"
 DIGEST_LABEL = "org.looplab.toolbox.digest"
@@ -63,6 +64,8 @@ def content_key() -> str:
     for lib in sorted(_interpreter_files()):
         st = os.stat(lib)
         h.update(f"{lib}:{st.st_size}:{int(st.st_mtime)}".encode())
+    for part in toolbox_iptables.key_parts():
+        h.update(part.encode())
     return h.hexdigest()[:16]
 
 
@@ -105,10 +108,12 @@ def build_rootfs_tar(fileobj: io.BufferedIOBase) -> None:
     exe = os.path.realpath(sys.executable)
     stdlib_files = _stdlib_files()
     dynload = [str(src) for src, _ in stdlib_files if src.suffix == ".so"]
-    libs = _ldd([exe, *dynload])
+    tools, tool_links = toolbox_iptables.files()
+    libs = _ldd([exe, *dynload, *tools])
     libpython = [p for p in _interpreter_files() if p != exe]
     with tarfile.open(fileobj=fileobj, mode="w|") as tar:
-        for d in ("tmp", "etc", "proc", "sys", "dev", "usr/local/bin", "usr/local/lib", "looplab", "looplab/agent"):
+        dirs = ("tmp", "run", "etc", "proc", "sys", "dev", "usr/sbin", "usr/local/bin", "usr/local/lib", "looplab")
+        for d in (*dirs, "looplab/agent"):
             info = tarfile.TarInfo(d)
             info.type = tarfile.DIRTYPE
             info.mode = 0o1777 if d == "tmp" else 0o755
@@ -126,6 +131,10 @@ def build_rootfs_tar(fileobj: io.BufferedIOBase) -> None:
             tar.add(os.path.realpath(lib), arcname=lib.lstrip("/"))
         for src, dest in stdlib_files:
             tar.add(src, arcname=dest.lstrip("/"), recursive=False)
+        for tool in tools:  # iptables and its extension modules, at the host's own paths
+            tar.add(tool, arcname=tool.lstrip("/"))
+        for name, target in tool_links:
+            _symlink(tar, name, target)
         for name, src in PROGRAMS.items():
             tar.add(src, arcname=f"looplab/{name}")
         _text(tar, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n")
@@ -149,7 +158,7 @@ def _text(tar: tarfile.TarFile, name: str, text: str) -> None:
 
 def _changes(digest: str) -> list[str]:
     return [
-        f"ENV PATH={PYTHON_HOME}/bin:/usr/bin:/bin",
+        f"ENV PATH={PYTHON_HOME}/bin:/usr/sbin:/usr/bin:/bin",
         f"ENV PYTHONHOME={PYTHON_HOME}",
         f"ENV LD_LIBRARY_PATH={PYTHON_HOME}/lib",
         "ENV PYTHONDONTWRITEBYTECODE=1",
