@@ -14,6 +14,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 require_root
 
 ensure_pkgs docker:docker.io runuser:util-linux newuidmap:uidmap
+# the user's own venv of Debian's python3 (root's interpreter is not readable by others)
+if ! /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    [ "${LOOPLAB_NO_APT:-0}" = 1 ] && die "python3-venv is missing (LOOPLAB_NO_APT=1, not installing)"
+    log "installing python3-venv"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >&2 \
+        || die "apt-get install python3-venv failed"
+fi
 
 getent group docker >/dev/null || groupadd --system docker
 
