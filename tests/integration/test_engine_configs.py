@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ENGINES = ROOT / "tests" / "engines"
 USER = os.environ.get("LOOPLAB_CI_USER", "looplab-ci")
 WORK = Path("/tmp/looplab-engine-configs")
-NESTED_ARGS = ["-q", "-p", "no:cacheprovider", "-x", "tests/integration", "-k", "not engine_configs"]
+NESTED_ARGS = ["-q", "-p", "no:cacheprovider", "tests/integration", "-k", "not engine_configs"]
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("LOOPLAB_NESTED")), reason="a nested run is itself one of these configurations"
@@ -78,12 +78,14 @@ def _nested(src: Path, venv: Path, env: dict[str, str]) -> subprocess.CompletedP
     return done
 
 
+@pytest.mark.timeout(2700)
 def test_a_docker_group_user_on_the_rootful_engine_gets_the_agent_launcher(ci_user):
     src, venv = ci_user
     done = _nested(src, venv, {"DOCKER_HOST": "unix:///var/run/docker.sock", "LOOPLAB_EXPECT_LAUNCHER": "agent"})
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
 
 
+@pytest.mark.timeout(2700)
 def test_a_rootless_engine_gets_the_join_launcher(ci_user):
     src, venv = ci_user
     docker_host = _script("setup_rootless.sh").split("=", 1)[1]

@@ -37,7 +37,7 @@ def choose(live: LiveLab, *, caps: tuple[str, ...] = ("NET_RAW",)) -> tuple[Laun
         try:
             return launcher, prove(name, launcher, live) + (f" ({'; '.join(tried)})" if tried else "")
         except LooplabError as exc:
-            tried.append(f"{name}: {exc}")
+            tried.append(f"{name}: {_short(str(exc))}")
             launcher.close()
     raise ProbeError(f"no launcher can enter the lab's namespaces: {'; '.join(tried)}")
 
@@ -55,3 +55,8 @@ def prove(name: str, launcher: Launcher, live: LiveLab) -> str:
         why = (got.error or (got.results[0].detail if got.results else None)) if got else None
         raise ProbeError(why or "no answer")
     return f"{name}: entered {target.owner}'s namespace"
+
+
+def _short(why: str, limit: int = 140) -> str:
+    """A refusal, cut for a one-line reason (the engine's errors can run to hundreds of characters)."""
+    return why if len(why) <= limit else why[: limit - 1] + "…"
