@@ -42,7 +42,9 @@ def _flag(name: str) -> bool:
 
 
 ENGINE_REQUIRED = _flag("CI") or _flag("LOOPLAB_REQUIRE_ENGINE")
-EXCLUSIVE_ENGINE = ENGINE_REQUIRED or _flag("LOOPLAB_TEST_EXCLUSIVE_ENGINE")
+# LOOPLAB_SHARED_ENGINE: the engine is required but shared (a nested configuration run while
+# its parent session, or a colleague, has labs of its own): only this session's resources count.
+EXCLUSIVE_ENGINE = (ENGINE_REQUIRED or _flag("LOOPLAB_TEST_EXCLUSIVE_ENGINE")) and not _flag("LOOPLAB_SHARED_ENGINE")
 
 
 # The launcher `auto` must pick in this configuration (see test_engine_configs.py), and what

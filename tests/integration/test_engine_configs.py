@@ -72,7 +72,7 @@ def ci_user():
 
 
 def _nested(src: Path, venv: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    env = {"CI": "true", "LOOPLAB_NESTED": "1", "LOOPLAB_PULL": "never", **env}
+    env = {"CI": "true", "LOOPLAB_SHARED_ENGINE": "1", "LOOPLAB_NESTED": "1", "LOOPLAB_PULL": "never", **env}
     done = _as_user([str(venv / "bin/python"), "-m", "pytest", *NESTED_ARGS], cwd=src, env=env, timeout=2400)
     sys.stdout.write(done.stdout[-4000:])
     return done
