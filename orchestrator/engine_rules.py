@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .domain import PlannedCell
-from .errors import LabFileError, LooplabError
+from .errors import LooplabError, lab_file_error_at
 from .labfile.model import Lab
 from .runtime.state import HOST, LabState
 
@@ -64,10 +64,8 @@ def refuse_host_mode(lab: Lab, rootless: bool) -> None:
         return
     for svc in lab.services:
         if svc.is_host_mode:
-            where = svc.location
-            raise LabFileError(
+            raise lab_file_error_at(
+                svc.location,
                 f"services.{svc.name}.network_mode: on a rootless engine `host` means RootlessKit's network "
                 "namespace, not this host's; looplab cannot probe it as the host (use a rootful engine)",
-                path=where.path if where else None,
-                line=where.line if where else None,
             )

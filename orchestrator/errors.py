@@ -33,6 +33,11 @@ class LabFileError(LooplabError):
         self.detail = message
 
 
+def lab_file_error_at(location: object | None, message: str) -> LabFileError:
+    """A LabFileError at a `labfile.model.Location` (path and line), or with none."""
+    return LabFileError(message, path=getattr(location, "path", None), line=getattr(location, "line", None))
+
+
 class EngineError(LooplabError):
     """The Docker engine cannot be reached or refused an operation."""
 

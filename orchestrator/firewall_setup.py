@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import LabFileError, LooplabError
+from .errors import LooplabError, lab_file_error_at
 from .labfile.model import Lab
 from .probes.launchers import Launcher
 from .runtime.state import HOST, LabState
@@ -13,12 +13,10 @@ def apply_declared_rules(lab: Lab, state: LabState, launcher: Launcher) -> None:
     for rule in lab.firewall:
         netns = state.netns(rule.service)
         if netns.owner == HOST:
-            where = rule.location
-            raise LabFileError(
+            raise lab_file_error_at(
+                rule.location,
                 f"x-looplab.firewall.{rule.service}: {rule.service} uses the host's network; "
                 "looplab will not change the host's firewall",
-                path=where.path if where else None,
-                line=where.line if where else None,
             )
         try:
             launcher.add_firewall_rule(netns, rule.iptables_args())

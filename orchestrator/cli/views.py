@@ -15,7 +15,6 @@ import os
 import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from io import StringIO
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -26,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..addresses import host_port, owner_text
+from ..report.terminal import text_console
 
 if TYPE_CHECKING:
     from ..domain import Diagnosis
@@ -56,16 +56,7 @@ def width() -> int:
 
 def render(renderables: Iterable[RenderableType], *, color: bool, width: int) -> str:
     """The renderables as text; trailing blanks trimmed from every line."""
-    console = Console(
-        file=StringIO(),
-        width=width,
-        color_system="standard" if color else None,
-        force_terminal=color,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-        markup=False,
-    )
+    console = text_console(width, color=color)
     for item in renderables:
         console.print(item, soft_wrap=isinstance(item, Text))  # a line of text never wraps
     text = console.file.getvalue()  # type: ignore[attr-defined]

@@ -101,10 +101,10 @@ def _failure(cell: Cell) -> list[RenderableType]:
     return [head, facts] if facts.row_count else [head]
 
 
-def render(report: Report, *, color: bool = False, width: int | None = None) -> str:
-    """The report as terminal text; ANSI colours exactly when `color` is true (the environment is ignored)."""
-    width = width or DEFAULT_WIDTH
-    console = Console(
+def text_console(width: int, *, color: bool) -> Console:
+    """A console that renders into a string: ANSI colours exactly when `color` is true (the
+    environment is ignored), never markup, emoji or highlighting taken from the data."""
+    return Console(
         file=StringIO(),
         width=width,
         color_system="standard" if color else None,
@@ -114,6 +114,12 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
         emoji=False,
         markup=False,
     )
+
+
+def render(report: Report, *, color: bool = False, width: int | None = None) -> str:
+    """The report as terminal text; ANSI colours exactly when `color` is true (the environment is ignored)."""
+    width = width or DEFAULT_WIDTH
+    console = text_console(width, color=color)
     if not report.cells:
         console.print(_title(report))
     elif _matrix_width(report) <= width:
