@@ -11,6 +11,7 @@ docs/ARCHITECTURE.md.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 
 from ...errors import ProbeError
@@ -31,6 +32,13 @@ from .base import (
 CAPS = ("SYS_ADMIN", "SYS_PTRACE", "NET_ADMIN", "NET_RAW")  # setns, /proc/PID/ns, firewall, ping
 
 
+def helper_caps() -> tuple[str, ...]:
+    """The capabilities the helper asks for; LOOPLAB_AGENT_CAPS (comma-separated) overrides them,
+    for engines whose policy names capabilities differently (and to see how a refusal reads)."""
+    wanted = os.environ.get("LOOPLAB_AGENT_CAPS")
+    return tuple(c.strip() for c in wanted.split(",") if c.strip()) if wanted else CAPS
+
+
 class AgentLauncher:
     name = "agent"
 
@@ -41,7 +49,7 @@ class AgentLauncher:
     def helper(self) -> str:
         """The agent's container, started on first use."""
         if self._helper is None:
-            self._helper = self.live.handle.start_helper(HelperSpec("~agent", host_namespaces=True, caps=CAPS))
+            self._helper = self.live.handle.start_helper(HelperSpec("~agent", host_namespaces=True, caps=helper_caps()))
         return self._helper
 
     def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
