@@ -4,6 +4,8 @@
   The real host has no route to them, and on this kind of machine the same subnets may belong
   to the rootful engine's bridges, so the host never dials them: those cells are not planned
   and the report says so. Published ports still reach the host through RootlessKit's port driver.
+  From `@outside`, a port published on 0.0.0.0 is closed: its gateway is RootlessKit's
+  namespace, and the port driver binds published ports on the real host, not there.
 - Docker >= 28 (from Docker's documentation, not measured here): an internal network has no
   route out, so its members see `unreachable` rather than `filtered`.
 """
@@ -15,11 +17,15 @@ from dataclasses import replace
 from .domain import PlannedCell
 from .errors import LooplabError, lab_file_error_at
 from .labfile.model import Lab
-from .runtime.state import HOST, LabState
+from .runtime.state import HOST, OUTSIDE, LabState
 
 ROOTLESS_HOST_NOTE = (
     "rootless engine: the host has no route to container addresses (they live in RootlessKit's network "
     "namespace), so {n} host cell(s) to SERVICE:P were not probed; ports published on the host still are"
+)
+ROOTLESS_GATEWAY = (
+    "rootless engine: the gateway is RootlessKit's namespace, and its port driver binds published ports on the "
+    "real host, not there (measured)"
 )
 INTERNAL_28 = "Docker >= 28: an internal network has no route (per Docker's documentation; not measured here)"
 
@@ -35,9 +41,21 @@ def apply_engine_rules(cells: list[PlannedCell], state: LabState) -> list[Planne
         if skipped:
             state.warnings.append(ROOTLESS_HOST_NOTE.format(n=len(skipped)))
             cells = [c for c in cells if c not in skipped]
+        cells = [_rootless_gateway(c) if c.vantage == OUTSIDE and c.target_kind == "published" else c for c in cells]
     if engine.major >= 28:
         cells = [_internal_unreachable(c) if c.reason.startswith("rule 6") else c for c in cells]
     return cells
+
+
+def _rootless_gateway(cell: PlannedCell) -> PlannedCell:
+    if cell.expected != "open":
+        return cell
+    return replace(
+        cell,
+        expected="closed",
+        accepted=frozenset({"closed", "filtered", "unreachable"}),
+        reason=f"{cell.reason}; {ROOTLESS_GATEWAY}",
+    )
 
 
 def _internal_unreachable(cell: PlannedCell) -> PlannedCell:

@@ -48,3 +48,16 @@ def test_docker_28_expects_unreachable_on_an_internal_network():
     assert internal_old and {c.expected for c in internal_old} == {"filtered"}
     assert {c.expected for c in internal_new} <= {"unreachable", "open|filtered"}
     assert all("not measured here" in c.reason for c in internal_new if c.expected == "unreachable")
+
+
+def test_on_a_rootless_engine_outside_meets_rootlesskit_not_the_published_port():
+    from orchestrator.runtime.state import Published
+
+    members = {"web": {"default": "10.9.0.2"}, "hidden": {"default": "10.9.0.3"}, "public": {"default": "10.9.0.4"}}
+    members["@outside"] = {OUTSIDE: "10.9.99.2"}
+    for rootless, expected in ((False, "open"), (True, "closed")):
+        lab, state = _state("published.yml", Engine("docker", "20.10.24", rootless=rootless), members)
+        state.published = (Published("public", 8080, "tcp", "0.0.0.0", 62896),)
+        (cell,) = [c for c in plan(lab, state) if (c.vantage, c.target) == (OUTSIDE, "host:62896")]
+        assert cell.expected == expected, cell
+        assert ("RootlessKit" in cell.reason) is rootless

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...errors import LooplabError, ProbeError
+from ...errors import Interrupted, LooplabError, ProbeError
 from ...runtime.base import LiveLab
 from .agent import AgentLauncher
 from .base import Batch, FirewallText, Inventory, Launcher, VantageOutcome
@@ -33,6 +33,9 @@ def make_launcher(name: str, live: LiveLab, *, caps: tuple[str, ...] = ("NET_RAW
     launcher = JoinLauncher(live, caps=caps) if name == "join" else LAUNCHERS[name](live)
     try:
         return launcher, prove(name, launcher, live) + " (asked for with --launcher)"
+    except Interrupted:
+        launcher.close()
+        raise
     except LooplabError as exc:
         launcher.close()
         raise ProbeError(f"--launcher {name} cannot enter the lab's namespaces: {exc}") from exc

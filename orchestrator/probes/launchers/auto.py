@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...errors import LooplabError, ProbeError
+from ...errors import Interrupted, LooplabError, ProbeError
 from ...runtime.base import LiveLab
 from ..protocol import ProbeSpec
 from .agent import AgentLauncher
@@ -36,6 +36,9 @@ def choose(live: LiveLab, *, caps: tuple[str, ...] = ("NET_RAW",)) -> tuple[Laun
         launcher = make()
         try:
             return launcher, prove(name, launcher, live) + (f" ({'; '.join(tried)})" if tried else "")
+        except Interrupted:  # a signal is no reason to try the next launcher
+            launcher.close()
+            raise
         except LooplabError as exc:
             tried.append(f"{name}: {_short(str(exc))}")
             launcher.close()
