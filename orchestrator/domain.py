@@ -75,10 +75,21 @@ class PlannedCell:
     reason: str
     target_ns: str | None = None  # namespace whose sockets answer; None for host:P (its proxy) or a ping; by plan()
     probe: str = ""  # the agent's probe kind: tcp / udp / icmp, or http for an http listener; set by plan()
+    unresolved: str | None = None  # "store does not resolve from web; its address 172.x.y.z on back"
 
     def __post_init__(self) -> None:
         if not self.probe:  # until plan() knows better: the protocol's own probe
             object.__setattr__(self, "probe", self.proto if self.proto in ("udp", "icmp") else "tcp")
+
+    def as_dialled(self, state: str, detail: str | None) -> tuple[str, str | None]:
+        """What an app dialling the target by name sees, given what the address probe saw.
+
+        Where the name does not resolve from the vantage the app gets no address at all:
+        `unreachable`, with the address probe in the detail; an open address stays open (exposed:
+        isolation that rests only on DNS is a leak)."""
+        if self.unresolved is None or state == "open":
+            return state, detail
+        return "unreachable", f"{self.unresolved}: {state}" + (f" ({detail})" if detail else "")
 
     def observed(
         self,

@@ -90,6 +90,7 @@ def judge(planned: Sequence[PlannedCell], outcomes: dict[str, VantageOutcome], l
             state, latency, detail = result.state, result.latency_ms, result.detail
             if result.status and not detail:
                 detail = result.status  # an HTTP status line says more than "open"
+        state, detail = p.as_dialled(state, detail)
         cells.append(p.observed(state, latency_ms=latency, detail=detail, reproduce=reproduce_command(lab, p)))
     return cells
 

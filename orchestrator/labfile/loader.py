@@ -53,8 +53,8 @@ _NETWORK_KEYS = ("driver", "internal")
 def load_lab(path: str | os.PathLike[str], warn: Warn | None = None) -> Lab:
     """Load and validate a lab file. Raises LabFileError (file:line: key: reason) on any problem.
 
-    Unlike Compose, a published port whose host IP is omitted binds to 127.0.0.1, not to
-    every interface (docs/ARCHITECTURE.md, Safety): `"8080:80"` means `"127.0.0.1:8080:80"`.
+    As in Compose, a published port whose host IP is omitted binds to every interface:
+    `"8080:80"` means `"0.0.0.0:8080:80"`, with a warning (the README's lab-file rules).
     """
     shown = str(path)
     try:

@@ -96,3 +96,43 @@ def test_no_failure_no_second_round():
     launcher = ScriptedLauncher(["closed", "closed", "open"])
     _run(launcher)
     assert launcher.calls == [3]
+
+
+STORE_LAB = """\
+services:
+  web: {image: looplab/toolbox, command: [idle], networks: [front]}
+  store: {image: looplab/toolbox, command: [serve, "tcp://0.0.0.0:6379"], networks: [back]}
+networks: {front: {}, back: {}}
+x-looplab:
+  expect:
+    - {from: web, to: "store:6379", state: unreachable}
+"""
+
+
+def _store(tmp_path, *states):
+    from orchestrator.plan import plan
+    from orchestrator.runtime.state import MemberState, NetworkState
+
+    path = tmp_path / "store-dns.yml"
+    path.write_text(STORE_LAB)
+    lab = load_lab(path)
+    members = {
+        "web": MemberState("web", "service", "id-web", "c-web", 101, "web", {"front": "172.30.0.2"}),
+        "store": MemberState("store", "service", "id-store", "c-store", 102, "store", {"back": "172.31.0.2"}),
+    }
+    nets = {"front": NetworkState("front", "172.30.0.1", False), "back": NetworkState("back", "172.31.0.1", False)}
+    state = LabState(lab.name, "r", members, nets)
+    planned = [c for c in plan(lab, state) if (c.vantage, c.target) == ("web", "store:6379")]
+    return run_matrix(planned, state, ProbeSettings(), ScriptedLauncher(*[[s] for s in states]), lab)[0]
+
+
+def test_a_name_that_does_not_resolve_is_unreachable_and_its_address_still_probed(tmp_path):
+    cell = _store(tmp_path, "filtered")
+    assert (cell.state, cell.expected, cell.verdict) == ("unreachable", "unreachable", "pass")
+    assert cell.address == "172.31.0.2"
+    assert cell.detail == "store does not resolve from web; its address 172.31.0.2 on back: filtered"
+
+
+def test_an_open_address_behind_a_name_that_does_not_resolve_is_exposed(tmp_path):
+    cell = _store(tmp_path, "open", "open")
+    assert (cell.state, cell.verdict) == ("open", "exposed")
