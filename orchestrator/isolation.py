@@ -11,7 +11,10 @@ isolation rests only on DNS, and the cell is exposed.
 from __future__ import annotations
 
 from .domain import PlannedCell, TargetKind
+from .labfile.model import Expectation
 from .runtime.state import LabState
+
+NOT_OPEN_STATES = frozenset({"closed", "reset", "filtered", "unreachable"})
 
 
 def isolation_reason(state: LabState, namespace: str, owner: str) -> str:
@@ -40,3 +43,15 @@ def unresolved_cell(
         f" (its address is probed too: open would be a leak that only DNS hides)",
         unresolved=f"{owner} does not resolve from {vantage}; its address {address} on {net}",
     )
+
+
+def expected_by(exp: Expectation, derived: frozenset[str]) -> tuple[str, frozenset[str]]:
+    """(expected, accepted) an `x-looplab.expect` entry sets: its exact `state`, or the coarse
+    `reachable` (true = open; false = any state that is not open, with UDP's `open|filtered`
+    counted as not open only where the model already accepts it for this cell)."""
+    if exp.state is not None:
+        return exp.state, frozenset({exp.state})
+    if exp.reachable:
+        return "open", frozenset({"open"})
+    silent = {"open|filtered"} if exp.proto == "udp" and "open|filtered" in derived else set()
+    return "not open", NOT_OPEN_STATES | silent

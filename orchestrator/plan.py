@@ -23,7 +23,7 @@ from dataclasses import replace
 from .addresses import answers, host_port
 from .domain import PlannedCell, TargetKind
 from .engine_rules import apply_engine_rules
-from .isolation import isolation_reason, unresolved_cell
+from .isolation import expected_by, isolation_reason, unresolved_cell
 from .labfile.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Lab, Listener
 from .runtime.state import HOST, OUTSIDE, LabState, Published
 
@@ -403,15 +403,17 @@ def _apply_expectations(cells: list[PlannedCell], lab: Lab, state: LabState) -> 
         if key in index:
             i = index[key]
             derived = out[i]
-            if exp.state in derived.accepted:
+            expected, accepted = expected_by(exp, derived.accepted)
+            if accepted & derived.accepted:  # the model agrees with the entry
                 reason = f"{derived.reason}; pinned by {why}"
             else:
                 reason = f"{why} (the model alone says {derived.expected}: {derived.reason})"
-            out[i] = replace(derived, expected=exp.state, accepted=frozenset({exp.state}), reason=reason)
+            out[i] = replace(derived, expected=expected, accepted=accepted, reason=reason)
         else:
             cell = cell_for_target(exp.vantage, exp.target, exp.proto, lab, state)
+            expected, accepted = expected_by(exp, cell.accepted)
             index[key] = len(out)
-            out.append(replace(cell, expected=exp.state, accepted=frozenset({exp.state}), reason=why))
+            out.append(replace(cell, expected=expected, accepted=accepted, reason=why))
     return out
 
 

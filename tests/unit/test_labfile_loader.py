@@ -706,3 +706,38 @@ def test_not_utf8(tmp_path: Path) -> None:
 def test_warn_defaults_to_silence(tmp_path: Path) -> None:
     lab = load(tmp_path, "version: '3'\nservices: {a: {image: x, restart: always}}\n")
     assert lab.service("a").image == "x"
+
+
+# --- coarse expectations: reachable: true|false ----------------------------------------------
+REACH = "services:\n  a: {image: x}\n  b: {image: x}\nx-looplab:\n  expect:\n    - {from: a, to: 'b:80', %s}\n"
+
+
+@pytest.mark.parametrize(
+    "entry, state, reachable",
+    [
+        ("reachable: true", None, True),
+        ("reachable: false", None, False),
+        ("state: open, reachable: true", "open", True),
+        ("state: filtered, reachable: false", "filtered", False),
+        ("state: closed", "closed", None),
+    ],
+)
+def test_expect_accepts_reachable(tmp_path: Path, entry: str, state, reachable) -> None:
+    exp = load(tmp_path, REACH % entry).expectations[0]
+    assert (exp.state, exp.reachable) == (state, reachable)
+
+
+@pytest.mark.parametrize(
+    "entry, fragment",
+    [
+        ("state: open, reachable: false", "reachable: false contradicts state 'open'"),
+        ("state: closed, reachable: true", "reachable: true contradicts state 'closed'"),
+        ("reachable: maybe", "must be true or false"),
+    ],
+)
+def test_expect_state_and_reachable_that_contradict_is_an_input_error(tmp_path: Path, entry: str, fragment) -> None:
+    fails(tmp_path, REACH % entry, 6, "x-looplab.expect[0].reachable: ", fragment)
+
+
+def test_expect_needs_state_or_reachable(tmp_path: Path) -> None:
+    fails(tmp_path, REACH % "proto: tcp", 6, "missing key 'state' (or 'reachable: true|false')")

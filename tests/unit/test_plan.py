@@ -246,3 +246,26 @@ def test_a_planned_cell_becomes_a_judged_cell():
     assert (cell.latency_ms, cell.detail, cell.reproduce, cell.diagnosis) == (0.5, "echo", "looplab probe ...", None)
     assert planned.observed("closed").verdict == "pass"
     assert planned.observed("open", verdict="pass").verdict == "pass"  # a verdict given wins
+
+
+def test_coarse_expectations_reachable_true_and_false(seed, tmp_path):
+    lab, state = seed
+    text = (
+        (ROOT / "compose" / "seed-62893.yml")
+        .read_text()
+        .replace(
+            '- {from: peer, to: "app:62893",       state: closed}',
+            '- {from: peer, to: "app:62893", reachable: false}\n'
+            '    - {from: app, to: "localhost:62893", reachable: true}\n'
+            '    - {from: "@outside", to: "app:62893", reachable: false}',
+        )
+    )
+    path = tmp_path / "seed.yml"
+    path.write_text(text)
+    cells = _cells(plan(load_lab(path), state))
+    closed = cells[("peer", "app:62893")]
+    assert closed.expected == "not open"
+    assert closed.accepted == frozenset({"closed", "reset", "filtered", "unreachable"})
+    assert "pinned by expect at" in closed.reason  # the model's closed is among them
+    assert cells[("app", "localhost:62893")].accepted == frozenset({"open"})
+    assert "unreachable" in cells[("@outside", "app:62893")].accepted
