@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -74,10 +75,11 @@ def leak_lab(looplab, engine, tmp_path: Path):
     path = tmp_path / f"leak-{uuid.uuid4().hex[:8]}.yml"
     path.write_text(LEAK_LAB)
     lab = path.stem
+    before = time.time()
     started = looplab.run("up", str(path))
     assert started.returncode == 0, started.describe()
     try:
-        yield lab, path
+        yield lab, before
     finally:
         assert looplab.run("down", lab).returncode == 0
 
@@ -105,3 +107,15 @@ def test_a_forwarder_between_two_networks_is_an_exposure_with_its_path(looplab, 
     assert "open, expected unreachable (exposed)" in diagnosed.stdout, diagnosed.describe()
     assert "routed-leak" in diagnosed.stdout, diagnosed.describe()
     assert "web → fwd → store" in diagnosed.stdout, diagnosed.describe()
+
+
+def test_the_engine_reports_the_lab_s_own_network_events_as_its_own(leak_lab):
+    """LabHandle.network_events: the engine's event stream, this run's networks marked as ours."""
+    from orchestrator.runtime import get_runtime
+
+    lab, before = leak_lab
+    live = get_runtime().attach(lab)
+    events = live.handle.network_events(before - 1, time.time())
+    mine = {(e.action, e.network.rsplit("-", 1)[-1]) for e in events if e.ours}
+    assert {("create", "front"), ("create", "back")} <= mine, events
+    assert all(e.ours == (f"looplab-{lab}-" in e.network) for e in events), events
