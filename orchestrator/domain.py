@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Verdict = Literal["pass", "exposed", "broken", "mismatch"]
+Verdict = Literal["pass", "flaky", "exposed", "broken", "mismatch"]
 TargetKind = Literal["loopback", "network", "published", "explicit"]
 
 
@@ -43,10 +43,16 @@ class Cell:
     diagnosis: Diagnosis | None = None  # why, for a failing cell
     reproduce: str | None = None  # a command that repeats this probe
     reason: str | None = None  # which rule of the isolation model set `expected`
+    observations: tuple[str, ...] = ()  # every probe of a cell probed more than once, in order: "state (detail)"
 
     @property
     def passed(self) -> bool:
-        return self.verdict == "pass"
+        """The cell ends as expected: a pass, or a flaky cell (failed once, then passed)."""
+        return self.verdict in ("pass", "flaky")
+
+    @property
+    def flaky(self) -> bool:
+        return self.verdict == "flaky"
 
     @property
     def cause(self) -> str | None:
@@ -69,10 +75,21 @@ class PlannedCell:
     reason: str
     target_ns: str | None = None  # namespace whose sockets answer; None for host:P (its proxy) or a ping; by plan()
     probe: str = ""  # the agent's probe kind: tcp / udp / icmp, or http for an http listener; set by plan()
+    unresolved: str | None = None  # "store does not resolve from web; its address 172.x.y.z on back"
 
     def __post_init__(self) -> None:
         if not self.probe:  # until plan() knows better: the protocol's own probe
             object.__setattr__(self, "probe", self.proto if self.proto in ("udp", "icmp") else "tcp")
+
+    def as_dialled(self, state: str, detail: str | None) -> tuple[str, str | None]:
+        """What an app dialling the target by name sees, given what the address probe saw.
+
+        Where the name does not resolve from the vantage the app gets no address at all:
+        `unreachable`, with the address probe in the detail; an open address stays open (exposed:
+        isolation that rests only on DNS is a leak)."""
+        if self.unresolved is None or state == "open":
+            return state, detail
+        return "unreachable", f"{self.unresolved}: {state}" + (f" ({detail})" if detail else "")
 
     def observed(
         self,
@@ -108,6 +125,7 @@ class Summary:
     failed: int
     exposed: int
     broken: int
+    flaky: int = 0  # passed on a later probe after failing (not counted in `passed`)
 
 
 @dataclass(frozen=True)
@@ -146,17 +164,25 @@ class Report:
     @property
     def summary(self) -> Summary:
         failed = [c for c in self.cells if not c.passed]
+        flaky = sum(c.flaky for c in self.cells)
         return Summary(
             cells=len(self.cells),
-            passed=len(self.cells) - len(failed),
+            passed=len(self.cells) - len(failed) - flaky,
             failed=len(failed),
             exposed=sum(c.verdict == "exposed" for c in failed),
             broken=sum(c.verdict == "broken" for c in failed),
+            flaky=flaky,
         )
 
     @property
     def ok(self) -> bool:
+        """No cell failed (flaky cells pass; `ok_strict` counts them as failures)."""
         return all(c.passed for c in self.cells)
+
+    @property
+    def ok_strict(self) -> bool:
+        """No cell failed and none was flaky (`check --strict`)."""
+        return all(c.verdict == "pass" for c in self.cells)
 
 
 def verdict_for(observed: str, accepted: frozenset[str]) -> Verdict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .probes.launchers import Launcher
 from .runtime.base import LiveLab
+from .runtime.state import NetworkEvent
 
 
 class LiveReads:
@@ -19,3 +20,6 @@ class LiveReads:
     def firewall_text(self, namespace: str) -> tuple[str, str]:
         text = self.launcher.read_firewall(self.live.state.netns(namespace))
         return text.iptables_save, text.nft_ruleset
+
+    def network_events(self, since: float, until: float) -> list[NetworkEvent]:
+        return self.live.handle.network_events(since, until)

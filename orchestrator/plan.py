@@ -23,6 +23,7 @@ from dataclasses import replace
 from .addresses import answers, host_port
 from .domain import PlannedCell, TargetKind
 from .engine_rules import apply_engine_rules
+from .isolation import expected_by, isolation_reason, unresolved_cell
 from .labfile.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Lab, Listener
 from .runtime.state import HOST, OUTSIDE, LabState, Published
 
@@ -191,30 +192,7 @@ def _network_cell(
         mine = state.members[namespace].addresses
         shared = [n for n in owner_nets if n in mine]
         if not shared:
-            net = next(iter(owner_nets))
-            if proto == "udp":  # a dropped datagram is silence, which UDP cannot tell from a quiet service
-                return PlannedCell(
-                    vantage,
-                    target,
-                    proto,
-                    target_kind,
-                    owner_nets[net],
-                    port,
-                    "open|filtered",
-                    NOT_REACHABLE | {"open|filtered"},
-                    _isolation_reason(state, namespace, owner),
-                )
-            return PlannedCell(
-                vantage,
-                target,
-                proto,
-                target_kind,
-                owner_nets[net],
-                port,
-                "filtered",
-                NOT_REACHABLE,
-                _isolation_reason(state, namespace, owner),
-            )
+            return unresolved_cell(vantage, owner, state, port, proto, target, target_kind)
         net = shared[0]
         via = f"shares network {net}"
     address = owner_nets[net]
@@ -252,14 +230,6 @@ def _network_cell(
         else f"nothing listens on {port}/{proto} there"
     )
     return PlannedCell(vantage, target, proto, target_kind, address, port, "closed", frozenset({"closed"}), why)
-
-
-def _isolation_reason(state: LabState, namespace: str, owner: str) -> str:
-    nets = list(state.members[namespace].addresses)
-    internal = [n for n in nets if n in state.networks and state.networks[n].internal]
-    if nets and len(internal) == len(nets):
-        return f"rule 6: {', '.join(internal)} is internal; no way out of it to {owner}"
-    return f"rule 2: no network shared with {owner}"
 
 
 # -- rules 3 and 4: ports published on the host -------------------------------
@@ -369,7 +339,7 @@ def _icmp_cells(lab: Lab, state: LabState) -> Iterable[PlannedCell]:
                     0,
                     "filtered",
                     NOT_REACHABLE,
-                    _isolation_reason(state, namespace, owner),
+                    isolation_reason(state, namespace, owner),
                 )
 
 
@@ -433,15 +403,17 @@ def _apply_expectations(cells: list[PlannedCell], lab: Lab, state: LabState) -> 
         if key in index:
             i = index[key]
             derived = out[i]
-            if exp.state in derived.accepted:
+            expected, accepted = expected_by(exp, derived.accepted)
+            if accepted & derived.accepted:  # the model agrees with the entry
                 reason = f"{derived.reason}; pinned by {why}"
             else:
                 reason = f"{why} (the model alone says {derived.expected}: {derived.reason})"
-            out[i] = replace(derived, expected=exp.state, accepted=frozenset({exp.state}), reason=reason)
+            out[i] = replace(derived, expected=expected, accepted=accepted, reason=reason)
         else:
             cell = cell_for_target(exp.vantage, exp.target, exp.proto, lab, state)
+            expected, accepted = expected_by(exp, cell.accepted)
             index[key] = len(out)
-            out.append(replace(cell, expected=exp.state, accepted=frozenset({exp.state}), reason=why))
+            out.append(replace(cell, expected=expected, accepted=accepted, reason=why))
     return out
 
 

@@ -36,11 +36,12 @@ def batches_for(planned: Sequence[PlannedCell], state: LabState, settings: Probe
 def run_matrix(
     planned: Sequence[PlannedCell], state: LabState, settings: ProbeSettings, launcher: Launcher, lab: Lab
 ) -> list[Cell]:
-    """Probe every cell; then probe the failing ones once more, so that a failure must repeat.
+    """Probe every cell; then probe the failing ones once more, and record both observations.
 
-    On one engine another lab's network creation rewrites the firewall and, for a few
-    milliseconds, lets traffic cross bridges (seen on 20.10): a cell that fails once and passes
-    when asked again is a transient, kept as passed with what the first probe saw.
+    A leak seen once is a leak: an exposed cell (more reachable than expected) stays exposed
+    whatever the second probe sees. A broken or mismatched cell that passes when asked again
+    is `flaky` (on Docker 20.10 another lab's network creation rewrites the firewall and, for a
+    few milliseconds, traffic crosses bridges or is dropped): it passes unless `--strict`.
     """
     deadline = settings.timeout_s + settings.grace_s + 30.0
     cells = judge(planned, launcher.run(batches_for(planned, state, settings), deadline_s=deadline), lab)
@@ -50,10 +51,25 @@ def run_matrix(
     retry = [planned[i] for i in again]
     second = judge(retry, launcher.run(batches_for(retry, state, settings), deadline_s=deadline), lab)
     for i, cell in zip(again, second):
-        if cell.passed:
-            note = f"the first probe saw {cells[i].state} ({cells[i].detail or 'no detail'}); a second saw {cell.state}"
-            cells[i] = replace(cell, detail=f"transient: {note}")
+        cells[i] = combine(cells[i], cell)
     return cells
+
+
+def observation(cell: Cell) -> str:
+    """One probe's result as listed under the matrix: `open (detail)`."""
+    return f"{cell.state} ({cell.detail})" if cell.detail else cell.state
+
+
+def combine(first: Cell, second: Cell) -> Cell:
+    """The verdict of a cell probed twice (the first probe failed); both observations are kept."""
+    seen = (observation(first), observation(second))
+    both = f"the first probe saw {seen[0]}; a second saw {seen[1]}"
+    if first.verdict == "exposed" or second.verdict == "exposed":
+        stands = first if first.verdict == "exposed" else second
+        return replace(stands, observations=seen, detail=f"exposed: {both} (a leak seen once is a leak)")
+    if second.passed:
+        return replace(second, verdict="flaky", observations=seen, detail=f"flaky: {both}")
+    return replace(first, observations=seen, detail=f"{first.detail + '; ' if first.detail else ''}{both}")
 
 
 def judge(planned: Sequence[PlannedCell], outcomes: dict[str, VantageOutcome], lab: Lab) -> list[Cell]:
@@ -74,6 +90,7 @@ def judge(planned: Sequence[PlannedCell], outcomes: dict[str, VantageOutcome], l
             state, latency, detail = result.state, result.latency_ms, result.detail
             if result.status and not detail:
                 detail = result.status  # an HTTP status line says more than "open"
+        state, detail = p.as_dialled(state, detail)
         cells.append(p.observed(state, latency_ms=latency, detail=detail, reproduce=reproduce_command(lab, p)))
     return cells
 

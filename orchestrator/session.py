@@ -107,10 +107,13 @@ def check(path: str, opts: RunOptions) -> Report:
                 live.warnings.append(msg)
                 opts.warn(msg)
             opts.progress(f"probing {len(planned)} cells")
+            window_start = time.time()
             cells = run_matrix(planned, live.state, live.lab.probe, launcher, live.lab)
+            window = (window_start, time.time())  # the engine's events in it explain a rewrite window
             if any(not c.passed for c in cells):
                 opts.progress("diagnosing failing cells")
-                cells = explain(planned, cells, FactFinder(LiveReads(live, launcher), live.lab, live.state))
+                finder = FactFinder(LiveReads(live, launcher), live.lab, live.state, window)
+                cells = explain(planned, cells, finder)
         finally:
             _teardown(live, launcher, opts)
     return Report(

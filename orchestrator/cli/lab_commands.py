@@ -19,9 +19,10 @@ lab_file_argument = click.argument("lab_file", type=click.Path(dir_okay=False))
 @lab_file_argument
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="terminal", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
+@click.option("--strict", is_flag=True, help="Flaky cells (failed once, then passed) fail the run too.")
 @launcher_option
 @pull_option
-def check(lab_file: str, fmt: str, output: str | None, launcher: str, pull: bool | None) -> None:
+def check(lab_file: str, fmt: str, output: str | None, strict: bool, launcher: str, pull: bool | None) -> None:
     """Start LAB_FILE, probe the whole matrix, tear it down; exit 0 if every cell is as expected."""
     with progress_display() as progress:
         report = session.check(lab_file, run_options(progress, launcher, pull))
@@ -30,10 +31,13 @@ def check(lab_file: str, fmt: str, output: str | None, launcher: str, pull: bool
     if output:
         Path(output).write_text(text)
         s = report.summary
-        click.echo(f"looplab: {s.cells} cells, {s.passed} pass, {s.failed} fail; report written to {output}", err=True)
+        flaky = f", {s.flaky} flaky" if s.flaky else ""
+        click.echo(
+            f"looplab: {s.cells} cells, {s.passed} pass{flaky}, {s.failed} fail; report written to {output}", err=True
+        )
     else:
         click.echo(text, nl=not text.endswith("\n"))
-    if not report.ok:
+    if not (report.ok_strict if strict else report.ok):
         raise NotAsExpected()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..runtime.state import NetworkEvent
 from .firewall_rules import FirewallEntry
 
 
@@ -33,3 +34,6 @@ class Facts:
     localhost_order: tuple[str, ...] = ()  # addresses `localhost` resolves to in the vantage, in order
     discovered: bool = False  # the answering listener was not declared by the lab
     detail: str | None = None
+    observations: tuple[str, ...] = ()  # each probe of the cell, when it was probed more than once
+    engine_events: tuple[NetworkEvent, ...] = ()  # other labs' network events while the matrix was probed
+    forwarders: tuple[tuple[str, str, str], ...] = ()  # (member, its network shared with the vantage, with the target)

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from ..domain import Cell, PlannedCell
 from ..labfile.model import Lab
-from ..runtime.state import HOST, LabState
+from ..runtime.state import HOST, LabState, NetworkEvent
 from .bind_failures import bind_failures
 from .facts import Facts
 from .firewall_rules import FirewallEntry, firewall_entries
@@ -30,14 +30,21 @@ class RawReads(Protocol):
         """`iptables-save -c` and `nft list ruleset` output inside a member's namespace."""
         ...
 
+    def network_events(self, since: float, until: float) -> list[NetworkEvent]:
+        """The engine's bridge-network events between two unix times."""
+        ...
+
 
 class FactFinder:
     """Reads firewall rules, logs and inventories of a running lab once per namespace."""
 
-    def __init__(self, reads: RawReads, lab: Lab, state: LabState) -> None:
+    def __init__(self, reads: RawReads, lab: Lab, state: LabState, window: tuple[float, float] | None = None) -> None:
+        """`window`: when the matrix was probed (unix times), to read the engine's events in it."""
         self.reads = reads
         self.lab = lab
         self.state = state
+        self.window = window
+        self._events: tuple[NetworkEvent, ...] | None = None
         self._rules = lru_cache(maxsize=None)(self._read_rules)
         self._logs = lru_cache(maxsize=None)(self._read_bind_errors)
 
@@ -86,7 +93,34 @@ class FactFinder:
             localhost_order=tuple(state.localhost.get(vantage_ns, [])),
             discovered=discovered,
             detail=cell.detail,
+            observations=cell.observations,
+            engine_events=self._foreign_events() if cell.verdict == "exposed" else (),
+            forwarders=self._forwarders(vantage_ns, answering_ns, mine, theirs),
         )
+
+    def _foreign_events(self) -> tuple[NetworkEvent, ...]:
+        """Network events of networks that are not this lab's, during the probe window (read once)."""
+        if self.window is None:
+            return ()
+        if self._events is None:
+            self._events = tuple(e for e in self.reads.network_events(*self.window) if not e.ours)
+        return self._events
+
+    def _forwarders(
+        self, vantage_ns: str, target_ns: str | None, mine: tuple[str, ...], theirs: tuple[str, ...]
+    ) -> tuple[tuple[str, str, str], ...]:
+        """Members on a network of the vantage and on one of the target (a path when they share none)."""
+        if target_ns is None or vantage_ns == HOST or set(mine) & set(theirs):
+            return ()
+        out = []
+        for member in self.state.members.values():
+            if member.namespace in (vantage_ns, target_ns) or member.role != "service":
+                continue
+            near = next((n for n in member.addresses if n in mine), None)
+            far = next((n for n in member.addresses if n in theirs), None)
+            if near and far:
+                out.append((member.name, near, far))
+        return tuple(out)
 
     def _networks(self, namespace: str) -> tuple[str, ...]:
         if namespace == HOST:

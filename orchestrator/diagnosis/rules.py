@@ -7,6 +7,7 @@ the first rule that recognises the cell wins. Facts are collected by finder.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from ..addresses import answers, host_port, owner_text
 from ..domain import Diagnosis
@@ -147,7 +148,43 @@ def no_shared_network(f: Facts) -> Diagnosis | None:
     return Diagnosis(
         "no-shared-network",
         f"{f.vantage} ({mine}) and {f.target_ns} ({theirs}) share no network: isolation by design.",
-        "attach both to one network if they should talk; expect filtered if not.",
+        "attach both to one network if they should talk; expect unreachable (or reachable: false) if not.",
+    )
+
+
+def engine_rules_rewritten(f: Facts) -> Diagnosis | None:
+    """An exposure that did not repeat, while the engine created or connected another network."""
+    if f.verdict != "exposed" or not f.engine_events or not f.observations:
+        return None
+    if all(o.split(" ", 1)[0] == "open" for o in f.observations):
+        return None  # seen on every probe: not a window
+    ev = f.engine_events[0]
+    when = datetime.fromtimestamp(ev.at, tz=UTC).strftime("%H:%M:%S.%f")[:-3]
+    more = f" (and {len(f.engine_events) - 1} more)" if len(f.engine_events) > 1 else ""
+    return Diagnosis(
+        "engine-rules-rewritten",
+        f"the engine rewrote its firewall rules while the matrix was probed: network {ev.network} "
+        f"{ev.action} at {when} UTC{more}, from its event stream; the probes saw {'; then '.join(f.observations)}. "
+        "On Docker before 28 every bridge network created rewrites the isolation chains, and for a few "
+        "milliseconds traffic crosses bridges.",
+        "treat it as a real leak window: do not create networks on this engine while it serves isolated "
+        "traffic, or use an engine (Docker >= 28) that does not open it.",
+    )
+
+
+def routed_leak(f: Facts) -> Diagnosis | None:
+    """Open across networks that share nothing: a member on both can forward between them."""
+    if f.verdict != "exposed" or f.shared_networks or not f.forwarders:
+        return None
+    member, near, far = f.forwarders[0]
+    others = f" (also {', '.join(m for m, _, _ in f.forwarders[1:])})" if len(f.forwarders) > 1 else ""
+    return Diagnosis(
+        "routed-leak",
+        f"{f.vantage} shares no network with {f.target_ns}, yet reached {host_port(f.address, f.port)}: "
+        f"{member} is on both {near} and {far}{others} and can forward between them, so the path is "
+        f"{f.vantage} → {member} → {f.target_ns}.",
+        f"turn forwarding off in {member} (net.ipv4.ip_forward=0), drop the route through it, or bind the "
+        f"service to the address its clients use.",
     )
 
 
@@ -182,10 +219,12 @@ def probe_error(f: Facts) -> Diagnosis | None:
 
 RULES: tuple[Callable[[Facts], Diagnosis | None], ...] = (
     probe_error,
+    engine_rules_rewritten,
     firewall_rule,
     port_conflict,
     proxy_reset,
     ipv6_trap,
+    routed_leak,
     exposed,
     bound_to_loopback,
     nothing_listening,

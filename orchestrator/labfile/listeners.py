@@ -17,7 +17,11 @@ from orchestrator.labfile.model import Listener, ListenerKind, PortPublish, Prot
 from orchestrator.probes.agent import listener_schemes
 
 SCHEMES = listener_schemes()  # the probe kinds that are also listeners: tcp, udp, http
-DEFAULT_HOST_IP = "127.0.0.1"  # published ports default to loopback (docs/ARCHITECTURE.md, Safety)
+DEFAULT_HOST_IP = "0.0.0.0"  # Compose's meaning of a published port without a host IP: every interface
+EVERY_INTERFACE_WARNING = (
+    "published on every host interface (Compose's default); write 127.0.0.1:HOST:CONTAINER to keep it on the host's "
+    "loopback"
+)
 TOOLBOX_REPOSITORY = "looplab/toolbox"
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<host>\[[^\]]*\]|[^/\[\]]*?)(?::(?P<port>[^:/\[\]]*))?/?")
 
@@ -87,8 +91,9 @@ def serve_urls(command: Sequence[str]) -> list[tuple[int, str]]:
 def parse_port_short(spec: str) -> PortPublish:
     """Compose short port syntax: P, H:C, IP:H:C, IP::C, [IPv6]:H:C, each optionally /tcp or /udp.
 
-    Unlike Compose, an omitted host IP means 127.0.0.1 (docs/ARCHITECTURE.md, Safety); a lone `P` publishes
-    container port P on a host port the engine picks.
+    As in Compose, an omitted host IP means every interface: the host_ip is "" here and the loader
+    writes DEFAULT_HOST_IP with a warning; a lone `P` publishes container port P on a host port the
+    engine picks.
     """
     text, _, proto = spec.strip().partition("/")
     if proto and proto not in ("tcp", "udp"):
@@ -116,7 +121,7 @@ def parse_port_short(spec: str) -> PortPublish:
     if "-" in host or "-" in container:
         raise ValueError("port ranges are not supported")
     return PortPublish(
-        host_ip=parse_host_ip(host_ip) if host_ip else DEFAULT_HOST_IP,
+        host_ip=parse_host_ip(host_ip) if host_ip else "",
         host_port=parse_port(host) if host.strip() else None,
         container_port=parse_port(container),
         proto=cast(Proto, proto or "tcp"),

@@ -53,8 +53,8 @@ _NETWORK_KEYS = ("driver", "internal")
 def load_lab(path: str | os.PathLike[str], warn: Warn | None = None) -> Lab:
     """Load and validate a lab file. Raises LabFileError (file:line: key: reason) on any problem.
 
-    Unlike Compose, a published port whose host IP is omitted binds to 127.0.0.1, not to
-    every interface (docs/ARCHITECTURE.md, Safety): `"8080:80"` means `"127.0.0.1:8080:80"`.
+    As in Compose, a published port whose host IP is omitted binds to every interface:
+    `"8080:80"` means `"0.0.0.0:8080:80"`, with a warning (the README's lab-file rules).
     """
     shown = str(path)
     try:
@@ -206,6 +206,28 @@ class _LabReader(Reader):
         except ValueError as exc:
             self.fail(at, str(exc))
 
+    def _state(self, here: KeyPath, entry: Mapping[str, Any], proto: str) -> str:
+        state = self.string(here + ("state",), entry["state"])
+        if state not in STATES:
+            self.fail(here + ("state",), f"unknown state {state!r} (one of {', '.join(STATES)})")
+        if (state == "reset" and proto == "udp") or (state == "open|filtered" and proto == "tcp"):
+            self.fail(here + ("state",), f"state {state!r} does not apply to {proto}")
+        return state
+
+    def _reachable(self, here: KeyPath, entry: Mapping[str, Any], state: str | None) -> bool | None:
+        """`reachable: true|false`; with a `state` too, the two must say the same thing."""
+        if "reachable" not in entry:
+            return None
+        value = entry["reachable"]
+        if not isinstance(value, bool):
+            self.fail(here + ("reachable",), f"must be true or false, not {value!r}")
+        if state is not None and (state == "open") != value:
+            self.fail(
+                here + ("reachable",),
+                f"reachable: {str(value).lower()} contradicts state {state!r} (true means open; give one of the two)",
+            )
+        return value
+
     def _expectations(
         self, value: Any, services: list[Service], networks: Mapping[str, Network]
     ) -> tuple[Expectation, ...]:
@@ -216,10 +238,12 @@ class _LabReader(Reader):
         for i, item in enumerate(self.sequence(at, value)):
             here = at + (i,)
             entry = self.mapping(here, item)
-            self.keys(here, entry, ("from", "to", "state", "proto"))
-            for key in ("from", "to", "state"):
+            self.keys(here, entry, ("from", "to", "state", "reachable", "proto"))
+            for key in ("from", "to"):
                 if key not in entry:
                     self.fail(here, f"missing key {key!r}")
+            if "state" not in entry and "reachable" not in entry:
+                self.fail(here, "missing key 'state' (or 'reachable: true|false')")
             vantage = self._vantage(
                 here + ("from",),
                 self.string(here + ("from",), entry["from"]),
@@ -233,14 +257,8 @@ class _LabReader(Reader):
                     here + ("proto",),
                     f"protocol {proto!r} is not supported (tcp or udp)",
                 )
-            state = self.string(here + ("state",), entry["state"])
-            if state not in STATES:
-                self.fail(
-                    here + ("state",),
-                    f"unknown state {state!r} (one of {', '.join(STATES)})",
-                )
-            if (state == "reset" and proto == "udp") or (state == "open|filtered" and proto == "tcp"):
-                self.fail(here + ("state",), f"state {state!r} does not apply to {proto}")
+            state = self._state(here, entry, proto) if "state" in entry else None
+            reachable = self._reachable(here, entry, state)
             seen = (vantage, target, proto)
             if seen in first_line:
                 self.fail(
@@ -252,9 +270,10 @@ class _LabReader(Reader):
                 Expectation(
                     vantage,
                     target,
-                    cast(State, state),
+                    cast(State, state) if state is not None else None,
                     cast(Proto, proto),
                     location=self.loc(here),
+                    reachable=reachable,
                 )
             )
         return tuple(out)

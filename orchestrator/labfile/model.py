@@ -118,13 +118,15 @@ class Network:
 
 @dataclass(frozen=True)
 class Expectation:
-    """An explicit `x-looplab.expect` entry: from a vantage, to a target, the state it must be."""
+    """An explicit `x-looplab.expect` entry: from a vantage, to a target, the state it must be
+    (`state`), or only whether it must be reachable (`reachable`: true = open, false = not open)."""
 
     vantage: str
     target: str
-    state: State
+    state: State | None
     proto: Proto = "tcp"
     location: Location | None = None
+    reachable: bool | None = None  # set when the entry gives `reachable` (state None unless both agree)
 
 
 FirewallAction = Literal["drop", "reject"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, cast
 
 from orchestrator.labfile.listeners import (
     DEFAULT_HOST_IP,
+    EVERY_INTERFACE_WARNING,
     parse_host_ip,
     parse_port,
     parse_port_short,
@@ -112,6 +114,7 @@ class ServicesReader(Reader):
                 f"ignored with network_mode {network_mode!r} (no ports are published)",
             )
             ports = ()
+        ports = tuple(self._every_interface(at + ("ports", i), pub) for i, pub in enumerate(ports))
         return Service(
             name=name,
             image=self.string(at + ("image",), conf["image"]),
@@ -185,11 +188,20 @@ class ServicesReader(Reader):
 
     def _port(self, at: KeyPath, value: Any) -> PortPublish:
         if isinstance(value, dict):
-            return self._port_long(at, value)
-        try:
-            return parse_port_short(self.string(at, value))
-        except ValueError as exc:
-            self.fail(at, str(exc))
+            pub = self._port_long(at, value)
+        else:
+            try:
+                pub = parse_port_short(self.string(at, value))
+            except ValueError as exc:
+                self.fail(at, str(exc))
+        return pub  # host_ip "" when not written: see _every_interface
+
+    def _every_interface(self, at: KeyPath, pub: PortPublish) -> PortPublish:
+        """A port without a host IP is published as Compose publishes it, on every interface, with a warning."""
+        if pub.host_ip:
+            return pub
+        self.warn(at, EVERY_INTERFACE_WARNING)
+        return replace(pub, host_ip=DEFAULT_HOST_IP)
 
     def _port_long(self, at: KeyPath, conf: dict[str, Any]) -> PortPublish:
         self.keys(
@@ -215,7 +227,7 @@ class ServicesReader(Reader):
                     self.string(at + ("host_ip",), conf["host_ip"]),
                 )
                 if "host_ip" in conf
-                else DEFAULT_HOST_IP
+                else ""
             )
             proto = self.string(at + ("protocol",), conf["protocol"]) if "protocol" in conf else "tcp"
             if proto not in ("tcp", "udp"):

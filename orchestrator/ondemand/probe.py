@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..diagnosis.finder import FactFinder
 from ..diagnosis.rules import diagnose as explain_cell
@@ -77,6 +77,9 @@ def _probe(live: LiveLab, launcher: Launcher, vantage: str, target: str, kind: s
     )
     refuse_host_dial(live.state, vantage, cell.address)
     result = run_one(live.state, launcher, vantage, spec, settings.timeout_s + 30)
+    if kind in ("tcp", "udp"):  # a name that does not resolve there: what an app dialling it sees
+        state, detail = cell.as_dialled(result.state, result.detail)
+        result = replace(result, state=state, detail=detail)
     judged = kind in ("tcp", "udp") and bool(cell.accepted)
     return ProbeAnswer(vantage, kind, cell, result, verdict_for(result.state, cell.accepted) if judged else None)
 

@@ -17,6 +17,7 @@ thead th{background:#f3f3f3}
 tbody th{background:#fafafa}
 code{font:13px ui-monospace,monospace}
 .open{color:#17692c}.pass{color:#555}.none{color:#bbb;text-align:center}
+.flaky{color:#8a6100;background:#fff6d5}
 .fail{color:#a40000;background:#fde8e8;font-weight:bold}
 .ok{color:#17692c}.bad{color:#a40000}
 .warn{background:#fff6d5;border-left:4px solid #e0b000;padding:.4em .8em;margin:.3em 0}
@@ -28,6 +29,8 @@ dt{color:#666}dd{margin:0}
 def _td(cell: Cell | None) -> str:
     if cell is None:
         return f'<td class="none">{matrix.NOT_PROBED}</td>'
+    if cell.flaky:
+        return f'<td class="flaky">{escape(matrix.cell_text(cell))}</td>'
     if cell.passed:
         css = "open" if cell.state == "open" else "pass"
         return f'<td class="{css}">{escape(cell.state)}</td>'
@@ -56,7 +59,7 @@ def _failure(cell: Cell) -> list[str]:
         f"<h3><code>{escape(cell.vantage)}</code> → <code>{escape(cell.target)}</code> "
         f"({escape(cell.proto)}, <code>{escape(matrix.endpoint(cell))}</code>): "
         f'<span class="bad">{escape(cell.state)}, expected {escape(cell.expected)} · '
-        f"{escape(matrix.marker(cell))}</span></h3>"
+        f"{escape(matrix.marker(cell) or 'FLAKY')}</span></h3>"
     )
     facts = matrix.failure_facts(cell) + ([("reproduce", cell.reproduce)] if cell.reproduce else [])
     rows = [
@@ -92,5 +95,10 @@ def render(report: Report) -> str:
     if failing:
         out.append("<h2>Failures</h2>")
         for cell in failing:
+            out += _failure(cell)
+    flaky = matrix.flaky(report)
+    if flaky:
+        out.append("<h2>Flaky (failed once, then passed)</h2>")
+        for cell in flaky:
             out += _failure(cell)
     return "\n".join(out + ["</body>", "</html>", ""])

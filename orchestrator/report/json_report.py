@@ -27,12 +27,20 @@ _CELL_FIELDS = (  # (json key, Cell attribute); contract keys first, then extens
     ("reason", "reason"),
     ("cause", "cause"),  # = diagnosis.cause; written for readers of the flat form
     ("diagnosis_text", "diagnosis"),  # deprecated: the flat "FOUND Fix: FIX" string that `diagnosis` was
+    ("observations", "observations"),  # each probe of a cell probed twice: ["filtered", "open"]
 )
 _CONTRACT_KEYS = frozenset(key for key, _ in _CELL_FIELDS[:11])
-_EXTENSION_DEFAULTS: dict[str, Any] = {"kind": "explicit", "detail": None, "reason": None}
+_EXTENSION_DEFAULTS: dict[str, Any] = {
+    "kind": "explicit",
+    "detail": None,
+    "reason": None,
+    "observations": (),
+}
 
 
 def _json_value(key: str, value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
     if isinstance(value, Diagnosis):
         return str(value) if key == "diagnosis_text" else {"cause": value.cause, "found": value.found, "fix": value.fix}
     return value
@@ -46,7 +54,14 @@ def to_dict(report: Report) -> dict[str, Any]:
         "lab": report.lab,
         "engine": asdict(report.engine),
         "cells": [{key: _json_value(key, getattr(c, attr)) for key, attr in _CELL_FIELDS} for c in report.cells],
-        "summary": {"cells": s.cells, "pass": s.passed, "fail": s.failed, "exposed": s.exposed, "broken": s.broken},
+        "summary": {
+            "cells": s.cells,
+            "pass": s.passed,
+            "fail": s.failed,
+            "exposed": s.exposed,
+            "broken": s.broken,
+            "flaky": s.flaky,
+        },
         "run_id": report.run_id,
         "duration_s": report.duration_s,
         "warnings": list(report.warnings),
@@ -75,6 +90,7 @@ def _cell(raw: dict[str, Any]) -> Cell:
     attrs = dict(_CELL_FIELDS)
     fields.update({attrs[key]: raw.get(key, default) for key, default in _EXTENSION_DEFAULTS.items()})
     fields["diagnosis"] = _diagnosis(raw)
+    fields["observations"] = tuple(fields["observations"] or ())
     return Cell(**fields)
 
 

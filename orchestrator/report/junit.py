@@ -1,4 +1,5 @@
-"""JUnit XML: one testsuite per lab, one testcase per cell, a <failure> per failing cell."""
+"""JUnit XML: one testsuite per lab, one testcase per cell, a <failure> per failing cell and a
+<flakyFailure> (Surefire's rerun format) per flaky cell."""
 
 from __future__ import annotations
 
@@ -46,6 +47,14 @@ def _testcase(report: Report, cell: Cell) -> ET.Element:
             },
         )
         failure.text = _failure_body(cell)
+    elif cell.flaky:  # Maven Surefire's rerun format: the testcase passes, the first observation is kept
+        first = cell.observations[0] if cell.observations else "?"
+        flaky = ET.SubElement(
+            case,
+            "flakyFailure",
+            {"message": _clean(f"first probe observed {first}, expected {cell.expected}"), "type": "flaky"},
+        )
+        flaky.text = _failure_body(cell)
     return case
 
 

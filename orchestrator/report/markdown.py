@@ -26,6 +26,8 @@ def code(value: str) -> str:
 def _cell(cell: Cell | None) -> str:
     if cell is None:
         return matrix.NOT_PROBED
+    if cell.flaky:
+        return f"{code(cell.state)} {matrix.FLAKY_MARK} flaky"
     if cell.passed:
         return code(cell.state)
     return f"**{code(cell.state)} {matrix.NOT_EQUAL} {code(cell.expected)}** {matrix.marker(cell)}"
@@ -48,7 +50,7 @@ def _pipe_safe(line: str) -> str:
 def _failure(cell: Cell) -> list[str]:
     lines = [
         f"- **{code(cell.vantage)} → {code(cell.target)}** ({cell.proto}, {code(matrix.endpoint(cell))}): "
-        f"observed {code(cell.state)}, expected {code(cell.expected)} — **{matrix.marker(cell)}**"
+        f"observed {code(cell.state)}, expected {code(cell.expected)} — **{matrix.marker(cell) or 'FLAKY'}**"
     ]
     for label, value in matrix.failure_facts(cell):
         lines.append(f"  - {label}: {code(value) if label == 'cause' else text(value)}")
@@ -77,6 +79,12 @@ def render(report: Report) -> str:
     if failing:
         out += ["### Failures", ""]
         for cell in failing:
+            out += _failure(cell)
+        out.append("")
+    flaky = matrix.flaky(report)
+    if flaky:
+        out += ["### Flaky (failed once, then passed)", ""]
+        for cell in flaky:
             out += _failure(cell)
         out.append("")
     return "\n".join(out)

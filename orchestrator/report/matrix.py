@@ -13,6 +13,8 @@ from ..domain import Cell, Report
 KIND_ORDER: tuple[str, ...] = ("loopback", "network", "published", "explicit")
 NOT_PROBED = "·"
 NOT_EQUAL = "≠"
+FLAKY_MARK = "~"
+ORDINALS = ("first", "second", "third")
 
 
 class Column(NamedTuple):
@@ -73,20 +75,34 @@ def failing(report: Report) -> list[Cell]:
     return [c for c in ordered_cells(report) if not c.passed]
 
 
+def flaky(report: Report) -> list[Cell]:
+    """Flaky cells (failed, then passed when probed again) in matrix reading order."""
+    return [c for c in ordered_cells(report) if c.flaky]
+
+
+def observations(cell: Cell) -> list[tuple[str, str]]:
+    """Each probe of a cell probed more than once, as (label, text): ("first probe", "filtered")."""
+    return [
+        (f"{ORDINALS[i] if i < len(ORDINALS) else str(i + 1)} probe", text) for i, text in enumerate(cell.observations)
+    ]
+
+
 def marker(cell: Cell) -> str:
     """The verdict as a loud word for a failing cell ("EXPOSED"), empty for a pass."""
     return "" if cell.passed else cell.verdict.upper()
 
 
 def cell_text(cell: Cell) -> str:
-    """`open` for a pass; `open ≠ closed` (observed ≠ expected) for a failure."""
+    """`open` for a pass; `open ~ flaky` for a flaky cell; `open ≠ closed` (observed ≠ expected) for a failure."""
+    if cell.flaky:
+        return f"{cell.state} {FLAKY_MARK} flaky"
     return cell.state if cell.passed else f"{cell.state} {NOT_EQUAL} {cell.expected}"
 
 
 def failure_facts(cell: Cell) -> list[tuple[str, str]]:
     """What a failure block lists, as (label, text): detail, reason, then the diagnosis's cause, found, fix."""
     d = cell.diagnosis
-    facts = [("detail", cell.detail), ("reason", cell.reason)]
+    facts = [("detail", cell.detail), *observations(cell), ("reason", cell.reason)]
     facts += [("cause", d.cause), ("found", d.found), ("fix", d.fix)] if d else []
     return [(label, text) for label, text in facts if text]
 
@@ -107,9 +123,11 @@ def format_duration(seconds: float) -> str:
 
 
 def summary_line(report: Report) -> str:
-    """`6 cells · 6 pass · 0 fail (0 exposed, 0 broken)`, plus `· 1.20s` if the duration is known."""
+    """`6 cells · 6 pass · 0 fail (0 exposed, 0 broken)`, `· 1 flaky` after the passes when a cell was
+    flaky, plus `· 1.20s` if the duration is known."""
     s = report.summary
-    line = f"{s.cells} cells · {s.passed} pass · {s.failed} fail ({s.exposed} exposed, {s.broken} broken)"
+    flaky_part = f" · {s.flaky} flaky" if s.flaky else ""
+    line = f"{s.cells} cells · {s.passed} pass{flaky_part} · {s.failed} fail ({s.exposed} exposed, {s.broken} broken)"
     if report.duration_s is not None:
         line += f" · {format_duration(report.duration_s)}"
     return line

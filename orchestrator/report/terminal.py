@@ -19,6 +19,7 @@ from . import matrix
 
 DEFAULT_WIDTH = 100
 FAIL = "bold red"
+FLAKY = "yellow"
 ROW_HEADER = "from \\ to"
 REPRODUCE = "  reproduce:"
 
@@ -27,6 +28,8 @@ def _state(cell: Cell) -> Text:
     """A cell as shown in the matrix: plain state for a pass, `open ≠ closed EXPOSED` for a failure."""
     if not cell.passed:
         return Text.assemble((matrix.cell_text(cell), FAIL), " ", (matrix.marker(cell), FAIL))
+    if cell.flaky:
+        return Text(matrix.cell_text(cell), style=FLAKY)
     return Text(cell.state, style="green" if cell.state == "open" else "dim")
 
 
@@ -85,13 +88,14 @@ def _long_table(report: Report) -> Table:
 
 
 def _failure(cell: Cell) -> list[RenderableType]:
+    style = FLAKY if cell.flaky else FAIL
     head = Text.assemble(
-        ("✗ ", FAIL),
+        ("~ " if cell.flaky else "✗ ", style),
         (f"{cell.vantage} → {cell.target}", "bold"),
         f" ({cell.proto}, {matrix.endpoint(cell)}): ",
-        (f"{cell.state}, expected {cell.expected}", FAIL),
+        (f"{cell.state}, expected {cell.expected}", style),
         " · ",
-        (matrix.marker(cell), FAIL),
+        (matrix.marker(cell) or "FLAKY", style),
     )
     facts = Table.grid(padding=(0, 1))
     facts.add_column(style="dim", no_wrap=True, min_width=len(REPRODUCE))  # aligned with the reproduce line
@@ -132,7 +136,7 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
         console.print(Text(context, style="dim"))
     for warning in report.warnings:
         console.print(Text.assemble(("warning: ", "yellow"), warning))
-    for cell in matrix.failing(report):
+    for cell in [*matrix.failing(report), *matrix.flaky(report)]:
         console.print()
         console.print(*_failure(cell), sep="\n")
         if cell.reproduce:  # never wrapped: it must paste as one command

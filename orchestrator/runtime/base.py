@@ -20,7 +20,7 @@ from typing import Protocol
 
 from ..domain import Engine
 from ..labfile.model import Lab
-from .state import LabState
+from .state import LabState, NetworkEvent
 
 Progress = Callable[[str], None]
 
@@ -93,6 +93,11 @@ class LabHandle(Protocol):
 
     def remove_helper(self, helper: str) -> None:
         """Remove a helper now (teardown would remove it too)."""
+        ...
+
+    def network_events(self, since: float, until: float) -> list[NetworkEvent]:
+        """The engine's bridge-network events between two unix times (each network marked as this
+        run's or not), oldest first; [] when the engine cannot say. Never raises."""
         ...
 
     def teardown(self) -> Removal:

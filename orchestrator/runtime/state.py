@@ -96,3 +96,14 @@ class LabState:
 def observer_names(lab: Lab) -> list[str]:
     """`@NET` for every lab network, then `@outside`."""
     return [f"@{n.name}" for n in lab.networks] + [OUTSIDE]
+
+
+@dataclass(frozen=True)
+class NetworkEvent:
+    """One network event from the engine's event stream (create, connect, disconnect, destroy)."""
+
+    action: str
+    network: str  # the engine's name for the network
+    at: float  # unix time, seconds
+    ours: bool  # the network belongs to this run of the lab
+    type: str = "network"

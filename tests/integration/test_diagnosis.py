@@ -124,7 +124,7 @@ CASES = [
         "all-interfaces",
         [
             (
-                '- {from: stranger, to: "api:62893",       state: filtered}',
+                '- {from: stranger, to: "api:62893",       state: unreachable}',
                 '- {from: stranger, to: "api:62893",       state: open}',
             )
         ],

@@ -599,17 +599,17 @@ def test_ports_with_host_mode_are_dropped_with_warning(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "spec, expected",
     [
-        ("'80'", PortPublish("127.0.0.1", None, 80)),
-        ("80", PortPublish("127.0.0.1", None, 80)),
-        ("8080:80", PortPublish("127.0.0.1", 8080, 80)),
-        ("22:22", PortPublish("127.0.0.1", 22, 22)),  # YAML 1.1 would read 1342
+        ("'80'", PortPublish("0.0.0.0", None, 80)),
+        ("80", PortPublish("0.0.0.0", None, 80)),
+        ("8080:80", PortPublish("0.0.0.0", 8080, 80)),
+        ("22:22", PortPublish("0.0.0.0", 22, 22)),  # YAML 1.1 would read 1342
         ("'0.0.0.0:8080:80'", PortPublish("0.0.0.0", 8080, 80)),
         ("'127.0.0.1::80'", PortPublish("127.0.0.1", None, 80)),
-        ("'53:53/udp'", PortPublish("127.0.0.1", 53, 53, "udp")),
-        ("'80/tcp'", PortPublish("127.0.0.1", None, 80, "tcp")),
+        ("'53:53/udp'", PortPublish("0.0.0.0", 53, 53, "udp")),
+        ("'80/tcp'", PortPublish("0.0.0.0", None, 80, "tcp")),
         ("'[::1]:8080:80'", PortPublish("::1", 8080, 80)),
         ("'[::]::80/udp'", PortPublish("::", None, 80, "udp")),
-        ("{target: 80}", PortPublish("127.0.0.1", None, 80)),
+        ("{target: 80}", PortPublish("0.0.0.0", None, 80)),
         (
             "{target: 80, published: '8080', host_ip: 0.0.0.0, protocol: udp}",
             PortPublish("0.0.0.0", 8080, 80, "udp"),
@@ -619,6 +619,23 @@ def test_ports_with_host_mode_are_dropped_with_warning(tmp_path: Path) -> None:
 def test_ports(tmp_path: Path, spec: str, expected: PortPublish) -> None:
     lab = load(tmp_path, f"services:\n  a:\n    image: x\n    ports:\n      - {spec}\n")
     assert lab.service("a").ports == (expected,)
+
+
+@pytest.mark.parametrize("spec", ["'8080:80'", "{target: 80, published: 8080}"])
+def test_a_port_without_host_ip_means_every_interface_with_a_warning(tmp_path: Path, spec: str) -> None:
+    """Compose binds 0.0.0.0 when no host IP is written; looplab means the same, and says so."""
+    warnings: list[str] = []
+    lab = load(tmp_path, f"services:\n  a:\n    image: x\n    ports:\n      - {spec}\n", warnings)
+    assert lab.service("a").ports[0].host_ip == "0.0.0.0"
+    assert len(warnings) == 1
+    assert ":5: services.a.ports[0]: published on every host interface (Compose's default); write " in warnings[0]
+    assert warnings[0].endswith("write 127.0.0.1:HOST:CONTAINER to keep it on the host's loopback")
+
+
+def test_a_port_with_host_ip_has_no_warning(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    load(tmp_path, "services:\n  a:\n    image: x\n    ports:\n      - '127.0.0.1:8080:80'\n", warnings)
+    assert warnings == []
 
 
 @pytest.mark.parametrize(
@@ -689,3 +706,38 @@ def test_not_utf8(tmp_path: Path) -> None:
 def test_warn_defaults_to_silence(tmp_path: Path) -> None:
     lab = load(tmp_path, "version: '3'\nservices: {a: {image: x, restart: always}}\n")
     assert lab.service("a").image == "x"
+
+
+# --- coarse expectations: reachable: true|false ----------------------------------------------
+REACH = "services:\n  a: {image: x}\n  b: {image: x}\nx-looplab:\n  expect:\n    - {from: a, to: 'b:80', %s}\n"
+
+
+@pytest.mark.parametrize(
+    "entry, state, reachable",
+    [
+        ("reachable: true", None, True),
+        ("reachable: false", None, False),
+        ("state: open, reachable: true", "open", True),
+        ("state: filtered, reachable: false", "filtered", False),
+        ("state: closed", "closed", None),
+    ],
+)
+def test_expect_accepts_reachable(tmp_path: Path, entry: str, state, reachable) -> None:
+    exp = load(tmp_path, REACH % entry).expectations[0]
+    assert (exp.state, exp.reachable) == (state, reachable)
+
+
+@pytest.mark.parametrize(
+    "entry, fragment",
+    [
+        ("state: open, reachable: false", "reachable: false contradicts state 'open'"),
+        ("state: closed, reachable: true", "reachable: true contradicts state 'closed'"),
+        ("reachable: maybe", "must be true or false"),
+    ],
+)
+def test_expect_state_and_reachable_that_contradict_is_an_input_error(tmp_path: Path, entry: str, fragment) -> None:
+    fails(tmp_path, REACH % entry, 6, "x-looplab.expect[0].reachable: ", fragment)
+
+
+def test_expect_needs_state_or_reachable(tmp_path: Path) -> None:
+    fails(tmp_path, REACH % "proto: tcp", 6, "missing key 'state' (or 'reachable: true|false')")

@@ -70,8 +70,10 @@ def test_ipv6_loopback_disabled_means_unreachable(seed):
 def test_rule2_no_shared_network_is_never_open(seed):
     cells = _cells(plan(*seed))
     cell = cells[(OUTSIDE, "app:62893")]
-    assert cell.accepted == frozenset({"filtered", "unreachable"})
+    assert cell.accepted == frozenset({"unreachable"})
     assert "no network shared" in cell.reason
+    assert cell.address == "10.9.0.2"  # the address is still probed
+    assert cell.unresolved == "app does not resolve from @outside; its address 10.9.0.2 on lan"
 
 
 def test_rule2_all_interfaces_open_from_shared_network():
@@ -91,8 +93,8 @@ def test_rule2_all_interfaces_open_from_shared_network():
     assert cells[("client", "api:62893")].expected == "open"
     assert cells[("host", "api:62893")].expected == "open"
     assert cells[("api", "api:62893")].expected == "open"
-    assert cells[("stranger", "api:62893")].expected == "filtered"
-    assert cells[("@back", "api:62893")].expected == "filtered"
+    assert cells[("stranger", "api:62893")].expected == "unreachable"  # pinned in the file
+    assert cells[("@back", "api:62893")].expected == "unreachable"  # the name does not resolve there
 
 
 def test_rule3_and_4_published_ports():
@@ -164,7 +166,7 @@ def test_rule6_internal_network_has_no_way_out():
         },
     )
     cells = _cells(plan(lab, state))
-    assert cells[("inner", "world:8080")].accepted == frozenset({"filtered", "unreachable"})
+    assert cells[("inner", "world:8080")].accepted == frozenset({"unreachable"})
     assert "rule 6" in cells[("inner", "world:8080")].reason
     assert cells[("gate", "world:8080")].expected == "open"
     assert cells[("gate", "inner:9090")].address == "10.9.0.2"
@@ -244,3 +246,26 @@ def test_a_planned_cell_becomes_a_judged_cell():
     assert (cell.latency_ms, cell.detail, cell.reproduce, cell.diagnosis) == (0.5, "echo", "looplab probe ...", None)
     assert planned.observed("closed").verdict == "pass"
     assert planned.observed("open", verdict="pass").verdict == "pass"  # a verdict given wins
+
+
+def test_coarse_expectations_reachable_true_and_false(seed, tmp_path):
+    lab, state = seed
+    text = (
+        (ROOT / "compose" / "seed-62893.yml")
+        .read_text()
+        .replace(
+            '- {from: peer, to: "app:62893",       state: closed}',
+            '- {from: peer, to: "app:62893", reachable: false}\n'
+            '    - {from: app, to: "localhost:62893", reachable: true}\n'
+            '    - {from: "@outside", to: "app:62893", reachable: false}',
+        )
+    )
+    path = tmp_path / "seed.yml"
+    path.write_text(text)
+    cells = _cells(plan(load_lab(path), state))
+    closed = cells[("peer", "app:62893")]
+    assert closed.expected == "not open"
+    assert closed.accepted == frozenset({"closed", "reset", "filtered", "unreachable"})
+    assert "pinned by expect at" in closed.reason  # the model's closed is among them
+    assert cells[("app", "localhost:62893")].accepted == frozenset({"open"})
+    assert "unreachable" in cells[("@outside", "app:62893")].accepted

@@ -75,6 +75,21 @@ def failing_report() -> Report:
     return replace(base, cells=cells, warnings=("engine 20.10 predates 28.0: rule 3 may leak",))
 
 
+def flaky_report() -> Report:
+    """The seed lab where app's own loopback was filtered once, then open: flaky."""
+    base = seed_report()
+    flaky = _cell(
+        "app",
+        LOOP,
+        "open",
+        "open",
+        verdict="flaky",
+        detail="flaky: the first probe saw filtered (no answer within 1s); a second saw open",
+        observations=("filtered (no answer within 1s)", "open"),
+    )
+    return replace(base, cells=tuple(flaky if (c.vantage, c.target) == ("app", LOOP) else c for c in base.cells))
+
+
 def wide_report(ports: int = 8) -> Report:
     """Many targets: too wide for a 100-column matrix."""
     cells = tuple(
@@ -87,3 +102,10 @@ def test_fixture_summaries() -> None:
     assert seed_report().ok
     s = failing_report().summary
     assert (s.cells, s.passed, s.failed, s.exposed, s.broken) == (7, 5, 2, 1, 1)
+
+
+def test_flaky_summary() -> None:
+    report = flaky_report()
+    s = report.summary
+    assert (s.cells, s.passed, s.flaky, s.failed) == (6, 5, 1, 0)
+    assert report.ok and not report.ok_strict

@@ -39,8 +39,15 @@ def test_contract_keys_and_order() -> None:
         "kind", "version", "api_version", "os_type", "desktop", "rootless", "userland_proxy",
         "firewall_backend", "cgroup_version", "local", "address",
     }  # fmt: skip
-    assert list(data["cells"][0]) == CONTRACT_CELL + ["kind", "detail", "reason", "cause", "diagnosis_text"]
-    assert data["summary"] == {"cells": 7, "pass": 5, "fail": 2, "exposed": 1, "broken": 1}
+    assert list(data["cells"][0]) == CONTRACT_CELL + [
+        "kind",
+        "detail",
+        "reason",
+        "cause",
+        "diagnosis_text",
+        "observations",
+    ]
+    assert data["summary"] == {"cells": 7, "pass": 5, "fail": 2, "exposed": 1, "broken": 1, "flaky": 0}
     exposed = data["cells"][4]
     assert (exposed["from"], exposed["to"], exposed["state"], exposed["verdict"]) == (
         "peer",

@@ -15,7 +15,8 @@ from ...errors import EngineError, LooplabError, PortInUseError, ReadinessError
 from ...labfile.model import Lab, Service
 from .. import labels as L
 from ..base import HelperSpec, MemberStatus, Removal
-from ..state import OUTSIDE, LabState, observer_names
+from ..state import OUTSIDE, LabState, NetworkEvent, observer_names
+from .events import network_events
 from .helpers import exec_agent, helper_labels, remove_helper, start_helper
 from .inspect import inspect_run
 from .removal import teardown_run
@@ -239,6 +240,9 @@ class LabRunner:
 
     def remove_helper(self, helper: str) -> None:
         remove_helper(self.client, helper)
+
+    def network_events(self, since: float, until: float) -> list[NetworkEvent]:
+        return network_events(self.client, since, until, set(self._net_names.values()))
 
     # -- stop ----------------------------------------------------------------
     def teardown(self) -> Removal:
