@@ -18,6 +18,7 @@ from .domain import Cell, PlannedCell, Report
 from .engine_rules import refuse_host_mode
 from .errors import LooplabError
 from .firewall_setup import apply_declared_rules
+from .labfile.limits import DEFAULT_LIMITS, Limits
 from .labfile.loader import load_lab
 from .live_reads import LiveReads
 from .plan import plan
@@ -41,6 +42,7 @@ class RunOptions:
     pull: bool = field(default_factory=lambda: os.environ.get("LOOPLAB_PULL", "missing") != "never")
     progress: Progress = _quiet
     warn: Progress = _quiet
+    limits: Limits = DEFAULT_LIMITS
 
     def make_runtime(self) -> Runtime:
         return get_runtime(self.runtime)
@@ -61,7 +63,7 @@ def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -
         warnings.append(msg)
         opts.warn(msg)
 
-    lab = load_lab(path, warn=warn)
+    lab = load_lab(path, warn=warn, limits=opts.limits)
     runtime = opts.make_runtime()
     refuse_host_mode(lab, bool(runtime.info().rootless))
     opts.progress("checking the images")
@@ -149,7 +151,10 @@ def down(lab_name: str | None, opts: RunOptions | None = None) -> Removal:
     """Remove labs left running by `up` (one by name, or all)."""
     runtime = (opts or RunOptions()).make_runtime()
     with signals_deferred():
-        return runtime.down(lab_name)
+        removal = runtime.down(lab_name)
+    if lab_name is not None and removal.removed == 0 and not removal.stuck:
+        raise LooplabError(f"no lab {lab_name} is running")
+    return removal
 
 
 def gc(*, everything: bool = False, opts: RunOptions | None = None) -> Removal:

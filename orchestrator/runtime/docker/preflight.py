@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 
 import docker
@@ -50,6 +51,10 @@ def check_host_ports(lab: Lab) -> None:
                     probe.bind((pub.host_ip, pub.host_port))
                 except OSError as exc:
                     where = f"{svc.location}: " if svc.location else ""
+                    if exc.errno == errno.EADDRNOTAVAIL:  # a bind only: nothing was sent anywhere
+                        raise PortInUseError(
+                            f"{where}services.{svc.name}.ports: host IP {pub.host_ip} is not an address of this host"
+                        ) from exc
                     raise PortInUseError(
                         f"{where}services.{svc.name}.ports: host port {pub.host_ip}:{pub.host_port}/{pub.proto} "
                         f"is already in use ({exc.strerror})"
