@@ -23,7 +23,7 @@ from .common import (
     warn,
 )
 
-lab_file_argument = click.argument("lab_file", type=click.Path(dir_okay=False))
+lab_file_argument = click.argument("lab_file", type=click.Path())  # the loader says what is wrong, in one line
 
 
 @click.command()

@@ -9,12 +9,14 @@ import docker
 import docker.errors
 
 from ...errors import EngineError, ImageMissingError, PortInUseError
+from ...labfile.listeners import is_toolbox_image
 from ...labfile.model import Lab
 
 
-def check_images(client: docker.DockerClient, lab: Lab, *, pull: bool) -> None:
-    """Every image is present (or pulled when allowed), else ImageMissingError naming the service."""
-    for image in sorted({s.image for s in lab.services}):
+def check_images(client: docker.DockerClient, lab: Lab, *, pull: bool, toolbox: bool | None = None) -> None:
+    """Every image is present (or pulled when allowed), else ImageMissingError naming the service.
+    `toolbox` True/False: only the `looplab/toolbox` images, or only the others (None: all)."""
+    for image in sorted({s.image for s in lab.services if toolbox is None or is_toolbox_image(s.image) == toolbox}):
         try:
             client.images.get(image)
             continue
