@@ -158,7 +158,7 @@ def down(lab_name: str | None, opts: RunOptions | None = None) -> Removal:
     runtime = (opts or RunOptions()).make_runtime()
     with signals_deferred():
         removal = runtime.down(lab_name)
-    if lab_name is not None and removal.removed == 0 and not removal.stuck:
+    if lab_name is not None and removal.found == 0:  # listed, not merely removed by someone else first
         raise LooplabError(f"no lab {lab_name} is running")
     return removal
 

@@ -105,15 +105,18 @@ class _Runtime:
 
 
 def test_down_of_a_lab_that_is_not_running_is_an_error(monkeypatch):
-    monkeypatch.setattr(session.RunOptions, "make_runtime", lambda _self: _Runtime(Removal(0)))
+    monkeypatch.setattr(session.RunOptions, "make_runtime", lambda _self: _Runtime(Removal(0, found=0)))
     done = invoke("down", "nosuchlab")
     assert (done.exit_code, one_line(done), done.stdout) == (2, "looplab: error: no lab nosuchlab is running", "")
 
 
 def test_down_of_a_running_lab_and_down_of_none_still_succeed(monkeypatch):
-    monkeypatch.setattr(session.RunOptions, "make_runtime", lambda _self: _Runtime(Removal(3)))
+    monkeypatch.setattr(session.RunOptions, "make_runtime", lambda _self: _Runtime(Removal(3, found=3)))
     assert session.down("lab").removed == 3
-    monkeypatch.setattr(session.RunOptions, "make_runtime", lambda _self: _Runtime(Removal(0)))
+    # listed, but another command removed them first: the lab was running, so not an error
+    monkeypatch.setattr(session.RunOptions, "make_runtime", lambda _self: _Runtime(Removal(0, found=2)))
+    assert session.down("lab").removed == 0
+    monkeypatch.setattr(session.RunOptions, "make_runtime", lambda _self: _Runtime(Removal(0, found=0)))
     assert session.down(None).removed == 0  # nothing left by `up` is not an error without a name
 
 
