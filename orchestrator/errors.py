@@ -61,6 +61,7 @@ class ProbeError(LooplabError):
 class Interrupted(LooplabError):
     """The run was stopped by SIGINT (exit 130) or SIGTERM (exit 143); cleanup has run."""
 
-    def __init__(self, message: str, *, signum: int = 2) -> None:
+    def __init__(self, message: str, *, signum: int = 2, lab_removed: bool = True) -> None:
         super().__init__(message)
         self.exit_code = 128 + signum
+        self.lab_removed = lab_removed  # False where no lab of this command's own was made

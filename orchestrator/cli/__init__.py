@@ -7,12 +7,17 @@ traceback. Commands live in `lab_commands` and `ondemand_commands`, their output
 
 from __future__ import annotations
 
+import atexit
+import os
+import signal
+import sys
 from typing import IO, Any
 
 import click
 
 from .. import __version__
 from ..errors import Interrupted, LooplabError
+from ..runtime.interrupts import hold_for_test
 from . import lab_commands, ondemand_commands
 
 EXIT_SIGINT = 130
@@ -36,7 +41,7 @@ class LooplabGroup(click.Group):
         try:
             return super().invoke(ctx)
         except Interrupted as exc:
-            raise Reported(f"{exc}; the lab was removed", exc.exit_code) from None
+            raise Reported(f"{exc}; the lab was removed" if exc.lab_removed else str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise Reported("interrupted by SIGINT", EXIT_SIGINT) from None
         except LooplabError as exc:
@@ -52,4 +57,33 @@ def main() -> None:
 for _command in (*lab_commands.COMMANDS, *ondemand_commands.COMMANDS):
     main.add_command(_command)
 
-__all__ = ["LooplabGroup", "Reported", "main"]
+
+def run() -> None:
+    """The `looplab` program: `main`, then an exit that no late signal turns into a traceback.
+
+    Once the command is over (its output written, its lab removed), the interpreter still
+    shuts down: finalizers (urllib3's pools) and atexit hooks run Python code, where a
+    KeyboardInterrupt would print "Exception ignored in ..." and a traceback. From then on
+    SIGINT/SIGTERM end the process at once: one line, exit 130/143.
+    """
+    atexit.register(hold_for_test, "exit")  # test instrumentation (a no-op without its variable)
+    try:
+        main(prog_name="looplab")
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _exit_now)
+
+
+def _exit_now(signum: int, _frame: object) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed pipe: nothing more can be said there
+            pass
+    try:
+        os.write(2, f"looplab: interrupted by {signal.Signals(signum).name}\n".encode())
+    finally:
+        os._exit(128 + signum)
+
+
+__all__ = ["LooplabGroup", "Reported", "main", "run"]

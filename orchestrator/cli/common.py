@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import click
 
 from ..errors import EXIT_FAILED_CELLS
+from ..labfile.limits import DEFAULT_LIMITS, Limits
 from ..probes.launchers import CHOICES
 from ..session import RunOptions
 
@@ -40,8 +41,8 @@ def progress_display() -> Iterator[Progress]:
         yield lambda msg: status.update(msg)
 
 
-def run_options(progress: Progress, launcher: str, pull: bool | None) -> RunOptions:
-    opts = RunOptions(launcher=launcher, progress=progress, warn=warn)
+def run_options(progress: Progress, launcher: str, pull: bool | None, limits: Limits = DEFAULT_LIMITS) -> RunOptions:
+    opts = RunOptions(launcher=launcher, progress=progress, warn=warn, limits=limits)
     if pull is not None:
         opts.pull = pull
     return opts
@@ -63,3 +64,22 @@ vantage_option = click.option("--from", "vantage", required=True, help="host, a 
 
 def format_option(*choices: str, default: str) -> Callable:
     return click.option("--format", "fmt", type=click.Choice(choices), default=default, show_default=True)
+
+
+def limit_options(command: Callable) -> Callable:
+    """`--max-services`, `--max-networks`, `--max-cells`: the lab size looplab refuses beyond
+    (before anything starts); the command receives them as one `limits` argument."""
+    for key in ("cells", "networks", "services"):
+        command = click.option(
+            f"--max-{key}",
+            f"max_{key}",
+            type=click.IntRange(min=1),
+            default=getattr(DEFAULT_LIMITS, key),
+            show_default=True,
+            help=f"Refuse a lab with more {key} than this.",
+        )(command)
+    return command
+
+
+def limits_from(max_services: int, max_networks: int, max_cells: int) -> Limits:
+    return Limits(services=max_services, networks=max_networks, cells=max_cells)

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from .. import session
+from ..errors import LooplabError
 from ..report import FORMATS, render
 from ..runtime.state import observer_names
 from . import views
-from .common import NotAsExpected, launcher_option, progress_display, pull_option, run_options, warn
+from .common import (
+    NotAsExpected,
+    launcher_option,
+    limit_options,
+    limits_from,
+    progress_display,
+    pull_option,
+    run_options,
+    warn,
+)
 
-lab_file_argument = click.argument("lab_file", type=click.Path(dir_okay=False))
+lab_file_argument = click.argument("lab_file", type=click.Path())  # the loader says what is wrong, in one line
 
 
 @click.command()
@@ -22,14 +33,22 @@ lab_file_argument = click.argument("lab_file", type=click.Path(dir_okay=False))
 @click.option("--strict", is_flag=True, help="Flaky cells (failed once, then passed) fail the run too.")
 @launcher_option
 @pull_option
-def check(lab_file: str, fmt: str, output: str | None, strict: bool, launcher: str, pull: bool | None) -> None:
+@limit_options
+def check(
+    lab_file: str, fmt: str, output: str | None, strict: bool, launcher: str, pull: bool | None, **limits: int
+) -> None:
     """Start LAB_FILE, probe the whole matrix, tear it down; exit 0 if every cell is as expected."""
+    if output:
+        check_writable(output)  # before the run: a report nobody can write is a run wasted
     with progress_display() as progress:
-        report = session.check(lab_file, run_options(progress, launcher, pull))
+        report = session.check(lab_file, run_options(progress, launcher, pull, limits_from(**limits)))
     color = output is None and views.use_color()
     text = render(report, fmt, color=color, width=views.width() if fmt == "terminal" else None)
     if output:
-        Path(output).write_text(text)
+        try:
+            Path(output).write_text(text)
+        except OSError as exc:
+            raise LooplabError(f"--output {output}: cannot write the report: {exc.strerror or exc}") from None
         s = report.summary
         flaky = f", {s.flaky} flaky" if s.flaky else ""
         click.echo(
@@ -45,11 +64,29 @@ def check(lab_file: str, fmt: str, output: str | None, strict: bool, launcher: s
 @lab_file_argument
 @launcher_option
 @pull_option
-def up(lab_file: str, launcher: str, pull: bool | None) -> None:
+@limit_options
+def up(lab_file: str, launcher: str, pull: bool | None, **limits: int) -> None:
     """Start LAB_FILE and leave it running; print how to reach it."""
     with progress_display() as progress:
-        started = session.up(lab_file, run_options(progress, launcher, pull))
+        started = session.up(lab_file, run_options(progress, launcher, pull, limits_from(**limits)))
     views.show(views.up_view(started, observer_names(started.lab)))
+
+
+def check_writable(output: str) -> None:
+    """`--output` can be written: opened for append (never truncated) if it exists, else created
+    and removed again. LooplabError in one line otherwise."""
+    target = Path(output)
+    try:
+        if target.exists() or target.is_symlink():
+            if not target.is_file():
+                raise LooplabError(f"--output {output}: not a regular file")
+            with target.open("a"):
+                pass
+        else:
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            target.unlink()
+    except OSError as exc:
+        raise LooplabError(f"--output {output}: cannot write there: {exc.strerror or exc}") from None
 
 
 def _report_removal(removal: session.Removal) -> None:
@@ -74,11 +111,12 @@ def gc(everything: bool) -> None:
 
 @click.command()
 @lab_file_argument
-def validate(lab_file: str) -> None:
+@limit_options
+def validate(lab_file: str, **limits: int) -> None:
     """Read LAB_FILE and report problems without touching the engine."""
     from ..labfile.loader import load_lab
 
-    views.show([views.validate_line(lab_file, load_lab(lab_file, warn=warn))])
+    views.show([views.validate_line(lab_file, load_lab(lab_file, warn=warn, limits=limits_from(**limits)))])
 
 
 @click.group()

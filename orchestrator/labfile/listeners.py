@@ -26,9 +26,14 @@ TOOLBOX_REPOSITORY = "looplab/toolbox"
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<host>\[[^\]]*\]|[^/\[\]]*?)(?::(?P<port>[^:/\[\]]*))?/?")
 
 
+PORT_RANGE = re.compile(r"\d\s*-")  # 8000-8010; a leading "-" is a negative port, not a range
+
+
 def parse_port(text: str) -> int:
     """A port number 1..65535 from its text; ValueError with a readable reason otherwise."""
     text = text.strip()
+    if re.fullmatch(r"-\d+", text):
+        raise ValueError(f"port {text} is negative: port must be 1–65535")
     if not text.isdigit():
         raise ValueError(f"invalid port {text!r}")
     port = int(text)
@@ -118,7 +123,7 @@ def parse_port_short(spec: str) -> PortPublish:
             if not host_ip:
                 raise ValueError(f"malformed port {spec!r} (empty host IP)")
         host, container = (parts[-2], parts[-1]) if len(parts) > 1 else ("", parts[0])
-    if "-" in host or "-" in container:
+    if PORT_RANGE.search(host) or PORT_RANGE.search(container):
         raise ValueError("port ranges are not supported")
     return PortPublish(
         host_ip=parse_host_ip(host_ip) if host_ip else "",

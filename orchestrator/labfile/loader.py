@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from orchestrator.errors import LabFileError
 from orchestrator.labfile.firewall import parse_firewall_section
+from orchestrator.labfile.limits import DEFAULT_LIMITS, PROBE_MAXIMA, Limits, estimated_cells, read_lab_text
 from orchestrator.labfile.listeners import (
     is_ip,
     is_toolbox_image,
@@ -50,32 +51,41 @@ _TOP_KEYS = ("name", "services", "networks", "x-looplab")
 _NETWORK_KEYS = ("driver", "internal")
 
 
-def load_lab(path: str | os.PathLike[str], warn: Warn | None = None) -> Lab:
+def load_lab(path: str | os.PathLike[str], warn: Warn | None = None, limits: Limits = DEFAULT_LIMITS) -> Lab:
     """Load and validate a lab file. Raises LabFileError (file:line: key: reason) on any problem.
 
     As in Compose, a published port whose host IP is omitted binds to every interface:
     `"8080:80"` means `"0.0.0.0:8080:80"`, with a warning (the README's lab-file rules).
+    Only a regular file within the bounds of `labfile.limits` is read; a larger lab than
+    `limits` is refused.
     """
     shown = str(path)
+    text = read_lab_text(path, shown)
+
+    def within_limits(sizes: Mapping[str, tuple[int, int]]) -> None:  # before a huge file is composed
+        for key, limit in (("networks", limits.networks), ("services", limits.services)):
+            line, count = sizes.get(key, (None, 0))
+            if count > limit:
+                raise LabFileError(_over(key, count, limit), path=shown, line=line)
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LabFileError("no such file", path=shown) from None
-    except UnicodeDecodeError as exc:
-        raise LabFileError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=shown) from None
-    except OSError as exc:
-        raise LabFileError(f"cannot read: {exc.strerror or exc}", path=shown) from None
-    try:
-        doc = parse_yaml(text)
+        doc = parse_yaml(text, within_limits)
     except YamlLinesError as exc:
         raise LabFileError(exc.message, path=shown, line=exc.line) from None
-    return _LabReader(shown, doc, warn or (lambda _message: None)).lab(Path(path).stem)
+    reader = _LabReader(shown, doc, warn or (lambda _message: None))
+    reader.limits = limits
+    return reader.lab(Path(path).stem)
 
 
 class _LabReader(Reader):
     """Reads the whole lab: top level, networks, services, then `x-looplab`."""
 
     reasons = UNSUPPORTED_REASONS
+    limits: Limits = DEFAULT_LIMITS
+
+    def _within(self, at: KeyPath, what: str, count: int, limit: int) -> None:
+        if count > limit:
+            self.fail(at, _over(what, count, limit).split(": ", 1)[1] if at else _over(what, count, limit))
 
     def lab(self, stem: str) -> Lab:
         top = self.doc.data
@@ -95,7 +105,11 @@ class _LabReader(Reader):
         if "services" not in top:
             self.fail((), "missing top-level key 'services'")
         name = self._name(top, stem)
-        networks = self._networks(self.mapping(("networks",), top.get("networks")))
+        declared = self.mapping(("networks",), top.get("networks"))
+        self._within(("networks",), "networks", len(declared), self.limits.networks)
+        if isinstance(top["services"], dict):
+            self._within(("services",), "services", len(top["services"]), self.limits.services)
+        networks = self._networks(declared)
         services = ServicesReader(self.path, self.doc, self._warn, networks).read(top["services"])
         on_default = [s for s in services if any(a.network == DEFAULT_NETWORK for a in s.networks)]
         if on_default and DEFAULT_NETWORK not in networks:  # Compose adds it implicitly
@@ -104,13 +118,25 @@ class _LabReader(Reader):
         self.keys(("x-looplab",), xl, ("probe", "expect", "listeners", "firewall"))
         services = self._with_listeners(services, xl.get("listeners"))
         expectations = self._expectations(xl.get("expect"), services, networks)
+        self._within(("networks",), "networks", len(networks), self.limits.networks)
+        probe = self._probe(xl.get("probe"))
+        ports = {(x.port, x.proto) for s in services for x in s.listeners}
+        cells = estimated_cells(
+            len(services),
+            len(networks),
+            len(ports),
+            sum(len(s.listeners) for s in services),
+            sum(len(s.ports) for s in services),
+            len(expectations) + (len(services) * (len(services) + len(networks) + 2) if probe.icmp else 0),
+        )
+        self._within((), "cells", cells, self.limits.cells)
         return Lab(
             name=name,
             path=self.path,
             services=tuple(services),
             networks=tuple(networks.values()),
             expectations=expectations,
-            probe=self._probe(xl.get("probe")),
+            probe=probe,
             firewall=parse_firewall_section(self, xl.get("firewall"), {s.name for s in services}),
         )
 
@@ -160,13 +186,18 @@ class _LabReader(Reader):
         conf = self.mapping(at, value)
         self.keys(at, conf, ("timeout", "grace", "ready_timeout", "icmp"))
         base = ProbeSettings()
+        top = PROBE_MAXIMA
         return ProbeSettings(
-            timeout_s=self.duration(at + ("timeout",), conf["timeout"], positive=True)
+            timeout_s=self.duration(at + ("timeout",), conf["timeout"], positive=True, maximum=top["timeout"])
             if "timeout" in conf
             else base.timeout_s,
-            grace_s=self.duration(at + ("grace",), conf["grace"]) if "grace" in conf else base.grace_s,
+            grace_s=self.duration(at + ("grace",), conf["grace"], maximum=top["grace"])
+            if "grace" in conf
+            else base.grace_s,
             ready_timeout_s=(
-                self.duration(at + ("ready_timeout",), conf["ready_timeout"], positive=True)
+                self.duration(
+                    at + ("ready_timeout",), conf["ready_timeout"], positive=True, maximum=top["ready_timeout"]
+                )
                 if "ready_timeout" in conf
                 else base.ready_timeout_s
             ),
@@ -321,6 +352,10 @@ class _LabReader(Reader):
                 f"target {text!r}: only 127.0.0.1, [::1], host or a lab service may be dialled",
             )
         self.fail(at, f"unknown service {host!r} in target {text!r}")
+
+
+def _over(what: str, count: int, limit: int) -> str:
+    return f"{what}: {count} {what} is more than the limit of {limit} (raise it with --max-{what})"
 
 
 def _sanitise(name: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
@@ -11,6 +12,7 @@ from typing import Any, cast
 from orchestrator.labfile.listeners import (
     DEFAULT_HOST_IP,
     EVERY_INTERFACE_WARNING,
+    PORT_RANGE,
     parse_host_ip,
     parse_port,
     parse_port_short,
@@ -29,6 +31,7 @@ from orchestrator.labfile.yaml_lines import (
     KeyPath,
     Reader,
     Warn,
+    kind_of,
 )
 
 _SERVICE_KEYS = (
@@ -54,6 +57,13 @@ UNSUPPORTED_REASONS = {
     "secrets": "labs are network-only",
 }
 _NETWORK_MODES = ("host", "none")
+# An image reference as the engine parses it (distribution/reference): [DOMAIN[:PORT]/]PATH[:TAG][@DIGEST]
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)"
+_IMAGE = re.compile(
+    rf"{_DOMAIN}?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
 _CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 _HEALTH_TEST_KINDS = ("CMD", "CMD-SHELL", "NONE")
 
@@ -117,7 +127,7 @@ class ServicesReader(Reader):
         ports = tuple(self._every_interface(at + ("ports", i), pub) for i, pub in enumerate(ports))
         return Service(
             name=name,
-            image=self.string(at + ("image",), conf["image"]),
+            image=self._image(at + ("image",), conf["image"]),
             command=self.command(at + ("command",), conf.get("command")),
             entrypoint=self.command(at + ("entrypoint",), conf.get("entrypoint")),
             environment=MappingProxyType(self._pairs(at + ("environment",), conf.get("environment"), env=True)),
@@ -137,6 +147,16 @@ class ServicesReader(Reader):
             sysctls=MappingProxyType(self._sysctls(at + ("sysctls",), conf.get("sysctls"))),
             location=self.loc(at),
         )
+
+    def _image(self, at: KeyPath, value: Any) -> str:
+        """A valid image reference, written as a string (`image: 42` is a number, not a name)."""
+        if not isinstance(value, str):
+            self.fail(at, f"expected an image name (a string), got {kind_of(value)}")
+        if not value.strip():
+            self.fail(at, "the image name is empty")
+        if len(value) > 255 or not _IMAGE.fullmatch(value):
+            self.fail(at, f"invalid image reference {value!r} (expected e.g. looplab/toolbox or nginx:1.25)")
+        return value
 
     def _sysctls(self, at: KeyPath, value: Any) -> dict[str, str]:
         """Only `net.*` sysctls: labs are about networking (e.g. enabling IPv6 on lo)."""
@@ -217,7 +237,7 @@ class ServicesReader(Reader):
             for key in ("target", "published"):
                 if key in conf and conf[key] is not None:
                     text = self.string(at + (key,), conf[key])
-                    if "-" in text:
+                    if PORT_RANGE.search(text):
                         raise _At(key, "port ranges are not supported")
                     values[key] = _wrap(key, parse_port, text)
             host_ip = (
@@ -242,7 +262,7 @@ class ServicesReader(Reader):
         try:
             if proto and proto not in ("tcp", "udp"):
                 raise ValueError(f"protocol {proto!r} is not supported (tcp or udp)")
-            if "-" in port_text:
+            if PORT_RANGE.search(port_text):
                 raise ValueError("port ranges are not supported")
             return parse_port(port_text)
         except ValueError as exc:

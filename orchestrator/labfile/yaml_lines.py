@@ -19,6 +19,7 @@ import yaml
 
 from orchestrator.errors import LabFileError
 from orchestrator.labfile.durations import parse_duration
+from orchestrator.labfile.limits import MAX_DEPTH
 from orchestrator.labfile.model import Location
 
 Key = str | int
@@ -73,10 +74,16 @@ def format_path(path: KeyPath) -> str:
     return out
 
 
-def parse_yaml(text: str) -> Document:
-    """Parse one YAML document; raise YamlLinesError with a one-line reason and its line."""
+def parse_yaml(text: str, sizes: Callable[[Mapping[str, tuple[int, int]]], None] | None = None) -> Document:
+    """Parse one YAML document; raise YamlLinesError with a one-line reason and its line.
+
+    `sizes`, if given, sees each top-level collection's (line, entry count) before the document is
+    composed, and may refuse it (a lab too large to be worth reading)."""
     loader: yaml.SafeLoader | None = None
     try:
+        found = _scan(text)
+        if sizes is not None:
+            sizes(found)
         loader = yaml.SafeLoader(text)  # checks for unprintable characters here
         node = loader.get_single_node()
         if node is None:
@@ -92,6 +99,45 @@ def parse_yaml(text: str) -> Document:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _events(text: str) -> Iterable[yaml.Event]:
+    """The parser's events: libyaml's when present (fast), else PyYAML's. A file libyaml rejects is
+    scanned again by PyYAML, whose error messages (and lines) are the ones looplab reports."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return list(yaml.parse(text, Loader=fast))
+        except yaml.YAMLError:
+            pass
+    return yaml.parse(text, Loader=yaml.SafeLoader)
+
+
+def _scan(text: str) -> dict[str, tuple[int, int]]:
+    """Before composing (PyYAML's composer recurses once per level, and is slow on a huge file):
+    collections nested deeper than MAX_DEPTH raise YamlLinesError; returns, for each top-level
+    key whose value is a collection, its line and how many entries that collection has."""
+    sizes: dict[str, tuple[int, int]] = {}
+    stack: list[list[int]] = []  # per open collection: [is a mapping, children so far]
+    key, key_line, top = "", 0, ""
+    for event in _events(text):
+        if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)) and stack:
+            parent = stack[-1]
+            if len(stack) == 1 and parent[0] and parent[1] % 2 == 0 and isinstance(event, yaml.ScalarEvent):
+                key, key_line = event.value, event.start_mark.line + 1
+            parent[1] += 1
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) >= MAX_DEPTH:
+                raise YamlLinesError(f"nested too deeply (more than {MAX_DEPTH} levels)", event.start_mark.line + 1)
+            if len(stack) == 1:
+                top = key
+            stack.append([isinstance(event, yaml.MappingStartEvent), 0])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            is_mapping, children = stack.pop()
+            if len(stack) == 1 and top:
+                sizes[top] = (key_line, children // 2 if is_mapping else children)
+                top = ""
+    return sizes
 
 
 def _error_line(exc: yaml.MarkedYAMLError, text: str) -> int | None:
@@ -134,6 +180,8 @@ class _Builder:
         return Document(data, self.lines, self.raw)
 
     def build(self, node: yaml.Node, path: KeyPath) -> Any:
+        if len(path) > MAX_DEPTH:  # aliases can stack nesting the parser saw level by level
+            raise YamlLinesError(f"nested too deeply (more than {MAX_DEPTH} levels)", node.start_mark.line + 1)
         self.count += 1
         if self.count > MAX_NODES:
             raise YamlLinesError(
@@ -245,13 +293,15 @@ class Reader:
             self.fail(at, f"expected an integer >= {minimum}, got {text!r}")
         return int(text)
 
-    def duration(self, at: KeyPath, value: Any, *, positive: bool = False) -> float:
+    def duration(self, at: KeyPath, value: Any, *, positive: bool = False, maximum: float | None = None) -> float:
         try:
             seconds = parse_duration(value)
         except ValueError as exc:
             self.fail(at, str(exc))
         if positive and seconds <= 0:
             self.fail(at, "duration must be greater than zero")
+        if maximum is not None and seconds > maximum:
+            self.fail(at, f"{self.string(at, value)} is out of range (at most {maximum:g}s)")
         return seconds
 
     def command(self, at: KeyPath, value: Any) -> tuple[str, ...] | None:
@@ -260,6 +310,8 @@ class Reader:
             return None
         if isinstance(value, list):
             return self.strings(at, value)
+        if not isinstance(value, str):
+            self.fail(at, f"expected a string or a list of strings, got {kind_of(value)}")
         try:
             return tuple(shlex.split(self.string(at, value)))
         except ValueError as exc:

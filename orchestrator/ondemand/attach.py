@@ -12,7 +12,7 @@ from ..probes.launchers import Batch, Launcher, make_launcher
 from ..probes.protocol import ProbeResult, ProbeSpec
 from ..readiness import take_inventory
 from ..runtime import LiveLab, get_runtime
-from ..runtime.interrupts import signals_deferred
+from ..runtime.interrupts import interrupted, signals_deferred
 from ..runtime.state import LabState, observer_names
 
 
@@ -34,8 +34,10 @@ def open_lab(
             live.lab = with_discovered(live.lab, live.state)
         yield live, launcher
     finally:
-        with signals_deferred():
+        with signals_deferred(reraise=False) as seen:
             launcher.close()
+        if seen:  # the lab left by `up` stays; only this command's helpers were removed
+            raise interrupted(seen[0], lab_removed=False)
 
 
 def check_vantage(live: LiveLab, vantage: str) -> None:

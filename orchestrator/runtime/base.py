@@ -43,6 +43,7 @@ class Removal:
 
     removed: int
     stuck: tuple[str, ...] = ()
+    found: int | None = None  # resources that matched when listed (None: not counted)
 
     def warnings(self) -> list[str]:
         return [

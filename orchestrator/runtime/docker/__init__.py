@@ -46,9 +46,11 @@ class DockerRuntime:
         return self._toolbox_id
 
     def preflight(self, lab: Lab, *, pull: bool) -> None:
-        self.toolbox_image()
-        check_images(self.client, lab, pull=pull)
+        # the quick refusals first: building the toolbox can take seconds
         check_host_ports(lab)
+        check_images(self.client, lab, pull=pull, toolbox=False)
+        self.toolbox_image()
+        check_images(self.client, lab, pull=pull, toolbox=True)
 
     def start(self, lab: Lab, *, keep: bool, observers: bool, progress: Progress) -> LiveLab:
         runner = LabRunner(

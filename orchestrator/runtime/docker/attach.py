@@ -5,6 +5,7 @@ from __future__ import annotations
 import docker
 
 from ...errors import LooplabError
+from ...labfile.limits import Limits
 from ...labfile.loader import load_lab
 from ...labfile.model import Lab
 from .. import labels as L
@@ -24,7 +25,8 @@ def find_run(client: docker.DockerClient, lab_name: str | None) -> tuple[Lab, st
         raise LooplabError(f"several labs are running: {names}; name one with --lab (or `looplab down` the others)")
     _, run_id = runs[0]
     mine = [c for c in containers if c.labels.get(L.RUN) == run_id]
-    lab = load_lab(mine[0].labels[L.LAB_FILE])
+    unbounded = Limits(services=1 << 30, networks=1 << 30, cells=1 << 62)  # it runs already: `up` checked it
+    lab = load_lab(mine[0].labels[L.LAB_FILE], limits=unbounded)
     ids = {c.labels[L.MEMBER]: c.id for c in mine}
     nets = {n.attrs["Labels"][L.MEMBER]: n.name for n in client.networks.list(filters=L.run_filter(run_id))}
     return lab, run_id, ids, nets

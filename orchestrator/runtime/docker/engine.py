@@ -21,13 +21,18 @@ def engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
-def connect(timeout_s: float = 30.0) -> docker.DockerClient:
-    """A client that has answered a ping, or EngineError naming the address tried."""
+CONNECT_TIMEOUT_S = 5.0  # an engine that accepts but never answers fails this fast
+
+
+def connect(timeout_s: float = 30.0, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> docker.DockerClient:
+    """A client that has answered a ping within `connect_timeout_s`, then keeps `timeout_s` for
+    long operations; or EngineError naming the address tried."""
     try:
-        client = docker.from_env(timeout=int(timeout_s))
+        client = docker.from_env(timeout=connect_timeout_s)
         client.ping()
     except Exception as exc:  # DockerException, and requests/urllib3 errors that escape it on some paths
         raise EngineError(f"cannot reach the Docker engine at {engine_address()}: {reason(exc)}") from exc
+    client.api.timeout = timeout_s
     return client
 
 

@@ -268,5 +268,5 @@ def _start_error(svc: Service, exc: docker.errors.APIError) -> LooplabError:
     text = str(exc.explanation or exc)
     where = f"{svc.location}: " if svc.location else ""
     if "port is already allocated" in text or "address already in use" in text:
-        return PortInUseError(f"{where}services.{svc.name}.ports: a host port is already in use ({text[:200]})")
-    return EngineError(f"{where}cannot start service {svc.name}: {text[:300]}")
+        return PortInUseError(f"{where}services.{svc.name}.ports: a host port is already in use ({text})")
+    return EngineError(f"{where}cannot start service {svc.name}: {text}")  # the engine's whole cause

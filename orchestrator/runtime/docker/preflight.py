@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 
 import docker
 import docker.errors
 
 from ...errors import EngineError, ImageMissingError, PortInUseError
+from ...labfile.listeners import is_toolbox_image
 from ...labfile.model import Lab
 
 
-def check_images(client: docker.DockerClient, lab: Lab, *, pull: bool) -> None:
-    """Every image is present (or pulled when allowed), else ImageMissingError naming the service."""
-    for image in sorted({s.image for s in lab.services}):
+def check_images(client: docker.DockerClient, lab: Lab, *, pull: bool, toolbox: bool | None = None) -> None:
+    """Every image is present (or pulled when allowed), else ImageMissingError naming the service.
+    `toolbox` True/False: only the `looplab/toolbox` images, or only the others (None: all)."""
+    for image in sorted({s.image for s in lab.services if toolbox is None or is_toolbox_image(s.image) == toolbox}):
         try:
             client.images.get(image)
             continue
@@ -50,6 +53,10 @@ def check_host_ports(lab: Lab) -> None:
                     probe.bind((pub.host_ip, pub.host_port))
                 except OSError as exc:
                     where = f"{svc.location}: " if svc.location else ""
+                    if exc.errno == errno.EADDRNOTAVAIL:  # a bind only: nothing was sent anywhere
+                        raise PortInUseError(
+                            f"{where}services.{svc.name}.ports: host IP {pub.host_ip} is not an address of this host"
+                        ) from exc
                     raise PortInUseError(
                         f"{where}services.{svc.name}.ports: host port {pub.host_ip}:{pub.host_port}/{pub.proto} "
                         f"is already in use ({exc.strerror})"

@@ -41,7 +41,8 @@ def remove_labelled(client: docker.DockerClient, filters: dict, keep: Callable[[
             left = [name for name in pool.map(_remove_network, networks) if name]
     except docker.errors.DockerException as exc:
         raise EngineError(f"cannot remove the lab's resources: {exc}") from exc
-    return Removal(len(containers) + len(networks) - len(left), tuple(left))
+    found = len(containers) + len(networks)
+    return Removal(found - len(left), tuple(left), found=found)
 
 
 def _remove_container(container) -> None:
