@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from looplab_it import free_port
+from looplab_it import ROOTLESS, free_port
 
 WARNING = (
     "published on every host interface (Compose's default); write 127.0.0.1:HOST:CONTAINER to keep it on the "
@@ -30,6 +30,9 @@ def test_a_port_without_host_ip_is_published_on_every_interface_and_warned_about
     report = done.json()
     cells = {(c["from"], c["to"]): c for c in report["cells"]}
     outside = cells[("@outside", f"host:{port}")]
-    assert outside["state"] == "open" and outside["reason"].startswith("rule 4"), outside
+    if ROOTLESS:  # @outside's gateway is RootlessKit's namespace, where nothing is published (README, "Engines")
+        assert outside["state"] == "closed" and "RootlessKit" in outside["reason"], outside
+    else:
+        assert outside["state"] == "open" and outside["reason"].startswith("rule 4"), outside
     assert any(w.endswith(f"{path}:5: services.web.ports[0]: {WARNING}") for w in report["warnings"]), report
     assert WARNING in done.stderr, done.describe()
