@@ -50,7 +50,8 @@ class RunOptions:
     def make_launcher(self, live: LiveLab) -> Launcher:
         """The launcher for this running lab; `live.launcher` records which and why."""
         caps = ("NET_RAW", "NET_ADMIN") if live.lab.firewall else ("NET_RAW",)
-        launcher, live.launcher = make_launcher(self.launcher, live, caps=caps)
+        # readiness and the matrix enter every namespace: prove them all at once
+        launcher, live.launcher = make_launcher(self.launcher, live, caps=caps, enter=list(live.state.members))
         return launcher
 
 
@@ -92,7 +93,7 @@ def _teardown(live: LiveLab, launcher: Launcher | None, opts: RunOptions) -> Non
     with signals_deferred(reraise=False) as seen:
         hold_for_test("teardown", until=lambda: bool(seen))
         if launcher is not None:
-            launcher.close()
+            launcher.close(teardown_follows=True)  # helpers go in the same wave as the lab
         removal = live.handle.teardown()
     for msg in removal.warnings():
         opts.warn(msg)

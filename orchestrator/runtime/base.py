@@ -88,12 +88,16 @@ class LabHandle(Protocol):
         `EngineError` says what the engine refused (a privilege, a namespace)."""
         ...
 
-    def run_agent(self, helper: str, request: bytes) -> bytes:
-        """Run the agent once inside a helper on a JSON request; the JSON answer (`ProbeError` if it failed)."""
+    def run_agent(self, helper: str, request: bytes, timeout_s: float) -> bytes:
+        """One JSON request to the agent inside a helper; its JSON answer. The agent is started on
+        the first request and kept for the helper's life, so later requests cost a round trip.
+        `ProbeError` if it failed or gave no answer within `timeout_s` (the next request starts
+        a fresh agent)."""
         ...
 
-    def remove_helper(self, helper: str) -> None:
-        """Remove a helper now (teardown would remove it too)."""
+    def remove_helper(self, helper: str, *, container: bool = True) -> None:
+        """End the helper's agent and remove the helper now; with `container=False` only end its
+        agent, and leave the container to the lab's teardown, which removes it with the rest."""
         ...
 
     def network_events(self, since: float, until: float) -> list[NetworkEvent]:

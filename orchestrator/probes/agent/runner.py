@@ -154,9 +154,29 @@ def run_request(request: dict) -> dict:
     return {"agent": AGENT, "vantages": out}
 
 
-USAGE = """usage: python -I -S AGENT_DIR [--request FILE] < request.json     (or: python -m orchestrator.probes.agent)
-Reads one probe request (JSON) on stdin, or from FILE (then removed), writes one JSON response on stdout.
+USAGE = """usage: python -I -S AGENT_DIR [--serve] < request.json     (or: python -m orchestrator.probes.agent)
+Reads one probe request (JSON) on stdin, writes one JSON response on stdout.
+With --serve: one request per line on stdin, one response per line on stdout, until stdin ends.
 Exit 0; 2 when the request is malformed (the response then has "error")."""
+
+
+def answer_raw(raw: bytes) -> dict:
+    """The response to one request as read (bytes of JSON)."""
+    try:
+        request = json.loads(raw)
+    except ValueError as e:
+        return {"agent": AGENT, "error": f"malformed request: not JSON: {e}", "vantages": []}
+    return run_request(request)
+
+
+def serve(stdin, stdout) -> int:
+    """Answer requests, one JSON object per line, until stdin ends: a launcher's long-lived agent
+    (one interpreter per helper for the whole run instead of one per batch)."""
+    for line in stdin:
+        if line.strip():
+            stdout.write(json.dumps(answer_raw(line)).encode() + b"\n")
+            stdout.flush()
+    return 0
 
 
 def main(argv=None) -> int:
@@ -164,32 +184,17 @@ def main(argv=None) -> int:
     if argv and argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
-    if len(argv) == 2 and argv[0] == "--request":  # a file put there by a launcher; read once, then gone
-        try:
-            with open(argv[1], "rb") as f:
-                raw = f.read()
-            os.unlink(argv[1])
-        except OSError as e:
-            print(f"agent: cannot read the request {argv[1]}: {e.strerror}", file=sys.stderr)
-            return 2
+    if argv == ["--serve"]:
+        return serve(sys.stdin.buffer, sys.stdout.buffer)
     elif argv:
         print(
-            f"agent: unexpected arguments {' '.join(argv)!r} (the request is read from stdin or --request FILE)",
+            f"agent: unexpected arguments {' '.join(argv)!r} (one request is read from stdin; --serve reads many)",
             file=sys.stderr,
         )
         return 2
     else:
         raw = sys.stdin.buffer.read()
-    try:
-        request = json.loads(raw)
-    except ValueError as e:
-        response = {
-            "agent": AGENT,
-            "error": f"malformed request: not JSON: {e}",
-            "vantages": [],
-        }
-    else:
-        response = run_request(request)
+    response = answer_raw(raw)
     sys.stdout.write(json.dumps(response) + "\n")
     sys.stdout.flush()
     return 2 if response.get("error") else 0

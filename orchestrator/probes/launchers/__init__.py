@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ...errors import Interrupted, LooplabError, ProbeError
 from ...runtime.base import LiveLab
@@ -21,18 +21,21 @@ LAUNCHERS: dict[str, Callable[[LiveLab], Launcher]] = {
 CHOICES = ("auto", *LAUNCHERS)
 
 
-def make_launcher(name: str, live: LiveLab, *, caps: tuple[str, ...] = ("NET_RAW",)) -> tuple[Launcher, str]:
+def make_launcher(
+    name: str, live: LiveLab, *, caps: tuple[str, ...] = ("NET_RAW",), enter: Sequence[str] = ()
+) -> tuple[Launcher, str]:
     """The launcher called `name` for this running lab ("auto": the first that really enters it),
-    and why it was chosen."""
+    and why it was chosen. `enter`: the members whose namespaces the command will enter, proved
+    at once (a launcher with helpers starts them in parallel); by default one member's."""
     from .auto import choose, prove
 
     if name == "auto":
-        return choose(live, caps=caps)
+        return choose(live, caps=caps, enter=enter)
     if name not in LAUNCHERS:
         raise ProbeError(f"unknown launcher {name!r}; choose one of {', '.join(CHOICES)}")
     launcher = JoinLauncher(live, caps=caps) if name == "join" else LAUNCHERS[name](live)
     try:
-        return launcher, prove(name, launcher, live) + " (asked for with --launcher)"
+        return launcher, prove(name, launcher, live, enter) + " (asked for with --launcher)"
     except Interrupted:
         launcher.close()
         raise

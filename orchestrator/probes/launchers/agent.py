@@ -4,7 +4,8 @@ that enters every vantage's namespace itself exactly as `setns` does here.
 For a user who cannot setns on this machine but may ask the engine for a container with
 CAP_SYS_ADMIN and the host's PID namespace: a non-root member of the `docker` group,
 Docker Desktop (whose VM is the "host"), a remote engine over `DOCKER_HOST`. Batches reach
-it through the runtime (`LabHandle.run_agent`), so any transport works. See
+it through the runtime (`LabHandle.run_agent`: one long-lived agent fed over the attached
+stdin of one exec), so any transport works. See
 docs/ARCHITECTURE.md.
 """
 
@@ -55,7 +56,7 @@ class AgentLauncher:
     def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
         netns = {b.vantage: (f"/proc/{b.netns.pid}/ns/net" if b.netns.pid else None) for b in batches}
         request = json.dumps(to_request(batches, netns)).encode()
-        return answer(self.live.handle.run_agent(self.helper(), request))
+        return answer(self.live.handle.run_agent(self.helper(), request, deadline_s))
 
     def inventory(self, namespaces: Sequence[Netns], *, owners: bool) -> dict[str, Inventory]:
         return inventory_via_agent(self, namespaces)
@@ -66,10 +67,10 @@ class AgentLauncher:
     def read_firewall(self, netns: Netns) -> FirewallText:
         return read_rules_via_agent(self, netns)
 
-    def close(self) -> None:
+    def close(self, *, teardown_follows: bool = False) -> None:
         if self._helper is not None:
             helper, self._helper = self._helper, None
-            self.live.handle.remove_helper(helper)
+            self.live.handle.remove_helper(helper, container=not teardown_follows)
 
 
 def answer(raw: bytes) -> dict[str, VantageOutcome]:

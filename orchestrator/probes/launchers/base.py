@@ -74,8 +74,10 @@ class Launcher(Protocol):
         """The namespace's rules with their packet counters."""
         ...
 
-    def close(self) -> None:
-        """Remove whatever the launcher started (helper containers); safe to call twice."""
+    def close(self, *, teardown_follows: bool = False) -> None:
+        """Remove whatever the launcher started (helper containers); safe to call twice. When the
+        lab's teardown follows, helpers are left to it (they carry the run's labels): one wave
+        of removals instead of two; their agents are ended either way."""
         ...
 
 

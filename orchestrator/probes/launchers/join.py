@@ -57,18 +57,18 @@ class JoinLauncher:
                 inside.setdefault(b.netns.owner, []).append(_rooted_here(b))
         out = self._here.run(host, deadline_s=deadline_s) if host else {}
         with ThreadPoolExecutor(_PARALLEL) as pool:
-            for found in pool.map(self._run_inside, inside.items()):
+            for found in pool.map(lambda owned: self._run_inside(owned, deadline_s), inside.items()):
                 out.update(found)
         return out
 
-    def _run_inside(self, owned: tuple[str, list[Batch]]) -> dict[str, VantageOutcome]:
+    def _run_inside(self, owned: tuple[str, list[Batch]], deadline_s: float) -> dict[str, VantageOutcome]:
         owner, batches = owned
         try:
             sidecar = self.sidecar(owner)
         except LooplabError as exc:
             return {b.vantage: VantageOutcome(b.vantage, f"cannot join {owner}: {exc}", []) for b in batches}
         request = json.dumps(to_request(batches, {b.vantage: None for b in batches})).encode()
-        return answer(self.live.handle.run_agent(sidecar, request))
+        return answer(self.live.handle.run_agent(sidecar, request, deadline_s))
 
     def inventory(self, namespaces: Sequence[Netns], *, owners: bool) -> dict[str, Inventory]:
         host = [ns for ns in namespaces if ns.owner == HOST]
@@ -82,10 +82,15 @@ class JoinLauncher:
     def read_firewall(self, netns: Netns) -> FirewallText:
         return read_rules_via_agent(self, netns)
 
-    def close(self) -> None:
+    def close(self, *, teardown_follows: bool = False) -> None:
         sidecars, self._sidecars = self._sidecars, {}
-        for sidecar in sidecars.values():
-            self.live.handle.remove_helper(sidecar)
+        if sidecars:  # in parallel: each removal stops a container, and a check waits for them all
+
+            def remove(sidecar: str) -> None:
+                self.live.handle.remove_helper(sidecar, container=not teardown_follows)
+
+            with ThreadPoolExecutor(min(_PARALLEL, len(sidecars))) as pool:
+                list(pool.map(remove, sidecars.values()))
 
 
 def _rooted_here(batch: Batch) -> Batch:

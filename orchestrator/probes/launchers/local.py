@@ -36,5 +36,5 @@ class LocalLauncher:
         _refuse_foreign([netns.owner] if netns.pid is not None else [])
         return self._here.read_firewall(netns)
 
-    def close(self) -> None:
+    def close(self, *, teardown_follows: bool = False) -> None:
         return None

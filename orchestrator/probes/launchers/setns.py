@@ -58,7 +58,7 @@ class SetnsLauncher:
     def read_firewall(self, netns: Netns) -> FirewallText:
         return nsenter.read_rules(netns)
 
-    def close(self) -> None:
+    def close(self, *, teardown_follows: bool = False) -> None:
         return None
 
 

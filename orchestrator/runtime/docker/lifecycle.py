@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -11,13 +12,14 @@ import docker
 import docker.errors
 
 from ...domain import Engine
-from ...errors import EngineError, LooplabError, PortInUseError, ReadinessError
+from ...errors import EngineError, LooplabError, PortInUseError, ProbeError, ReadinessError
 from ...labfile.model import Lab, Service
 from .. import labels as L
 from ..base import HelperSpec, MemberStatus, Removal
 from ..state import OUTSIDE, LabState, NetworkEvent, observer_names
+from .agent_channel import AgentChannel
 from .events import network_events
-from .helpers import exec_agent, helper_labels, remove_helper, start_helper
+from .helpers import helper_labels, remove_helper, start_helper
 from .inspect import inspect_run
 from .removal import teardown_run
 
@@ -72,6 +74,8 @@ class LabRunner:
         self._net_names: dict[str, str] = {}
         self._ids: dict[str, str] = {}
         self.engine: Engine | None = None  # set by the runtime; recorded in every LabState
+        self._channels: dict[str, AgentChannel] = {}  # helper id -> its long-lived agent
+        self._channels_lock = threading.Lock()
 
     # -- naming --------------------------------------------------------------
     def _name(self, member: str) -> str:
@@ -235,17 +239,35 @@ class LabRunner:
         labels = helper_labels(self._labels("launcher", spec.member))
         return start_helper(self.client, self.toolbox_image, self._name(spec.member), labels, wanted)
 
-    def run_agent(self, helper: str, request: bytes) -> bytes:
-        return exec_agent(self.client, helper, request)
+    def run_agent(self, helper: str, request: bytes, timeout_s: float) -> bytes:
+        with self._channels_lock:
+            channel = self._channels.get(helper)
+            if channel is None:
+                channel = self._channels[helper] = AgentChannel(self.client, helper)
+        try:
+            return channel.ask(request, timeout_s)
+        except ProbeError:
+            self._drop_channel(helper)
+            raise
 
-    def remove_helper(self, helper: str) -> None:
-        remove_helper(self.client, helper)
+    def remove_helper(self, helper: str, *, container: bool = True) -> None:
+        self._drop_channel(helper)
+        if container:
+            remove_helper(self.client, helper)
+
+    def _drop_channel(self, helper: str) -> None:
+        with self._channels_lock:
+            channel = self._channels.pop(helper, None)
+        if channel is not None:
+            channel.close()
 
     def network_events(self, since: float, until: float) -> list[NetworkEvent]:
         return network_events(self.client, since, until, set(self._net_names.values()))
 
     # -- stop ----------------------------------------------------------------
     def teardown(self) -> Removal:
+        for helper in list(self._channels):
+            self._drop_channel(helper)
         return teardown_run(self.client, self.run_id)
 
 
