@@ -14,7 +14,7 @@ from .diagnosis.bind_failures import bind_failures
 from .errors import ReadinessError
 from .labfile.model import Lab, Listener
 from .probes.launchers import Launcher
-from .resolution import dial_order
+from .resolution import dial_order, loopback_only
 from .runtime.base import LiveLab
 from .runtime.state import HOST, LabState
 
@@ -66,7 +66,15 @@ def take_inventory(state: LabState, launcher: Launcher, namespaces: list[str], *
     for ns, inv in read.items():
         state.sockets[ns] = inv.sockets
         state.ipv6_loopback[ns] = inv.ipv6_loopback
-        state.localhost[ns] = dial_order(inv.localhost, inv.ipv6_loopback)
+        kept, dropped = loopback_only(inv.localhost)
+        state.localhost[ns] = dial_order(kept, inv.ipv6_loopback)
+        if dropped:
+            note = (
+                f"localhost in {ns}'s /etc/hosts also names {', '.join(dropped)}, not loopback: "
+                "left out (the matrix dials localhost only on loopback)"
+            )
+            if note not in state.warnings:
+                state.warnings.append(note)
     return list(read)
 
 

@@ -8,6 +8,21 @@ when it does not (an unusable destination).
 
 from __future__ import annotations
 
+import ipaddress
+
+
+def loopback_only(addresses: list[str]) -> tuple[list[str], list[str]]:
+    """`localhost` as the matrix may dial it: the loopback addresses, and the others left out. A
+    container that rewrites its /etc/hosts must not steer a probe anywhere else (safety)."""
+    kept, dropped = [], []
+    for address in addresses:
+        try:
+            loopback = ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+        except ValueError:
+            loopback = False
+        (kept if loopback else dropped).append(address)
+    return kept, dropped
+
 
 def dial_order(addresses: list[str], ipv6_loopback: bool) -> list[str]:
     unique = list(dict.fromkeys(addresses))

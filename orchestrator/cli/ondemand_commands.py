@@ -71,12 +71,15 @@ def sockets(lab_name: str | None, fmt: str, member: str | None, launcher: str) -
 @lab_option
 @vantage_option
 @click.option(
-    "--ports", default=ondemand.DEFAULT_SCAN_PORTS, show_default=True, help="Ports and ranges: 22,80,8000-8100."
+    "--ports",
+    default=None,
+    help="Ports and ranges: 22,80,8000-8100. Default: all (1-65535); on the host (`host`, a gateway, "
+    "the host's 127.0.0.1) only the lab's published ports.",
 )
 @format_option("table", "json", default="table")
 @click.argument("address")
 @launcher_option
-def scan(lab_name: str | None, vantage: str, ports: str, fmt: str, address: str, launcher: str) -> None:
+def scan(lab_name: str | None, vantage: str, ports: str | None, fmt: str, address: str, launcher: str) -> None:
     """TCP connect scan of ADDRESS from one vantage of a running lab (like nmap -sT).
 
     ADDRESS: 127.0.0.1, ::1, a service or observer of the lab, `host`, or a lab address or

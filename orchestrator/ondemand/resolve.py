@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..errors import LooplabError
 from ..probes.protocol import ProbeSpec
 from ..resolution import dial_order
+from ..runtime.base import LiveLab
 from ..runtime.state import HOST
 from .attach import open_lab, run_one
 
@@ -48,12 +49,11 @@ def resolve(lab_name: str | None, vantage: str, name: str, launcher: str = "auto
             )
         namespace = live.state.namespace_of(vantage)
         pid = live.state.netns(vantage).pid
-        # Docker's DNS answers a name only on the networks where it is registered and forwards
-        # every other query to the host's resolver: ask it only for names it will answer itself.
+        # Docker's DNS answers a name only on the networks where a running container carries it
+        # and forwards every other query to the host's resolver: ask it only for names it will
+        # answer itself, as the engine has them now (a stopped service's name is not answered).
         mine = set(live.state.members[namespace].addresses) if namespace != HOST else set()
-        registered = {
-            att.network for s in live.lab.services for att in s.networks if name == s.name or name in att.aliases
-        }
+        registered = live_networks_of(live, name)
         ask_dns = namespace != HOST and bool(mine & registered)
         spec = ProbeSpec(
             id="0",
@@ -67,7 +67,7 @@ def resolve(lab_name: str | None, vantage: str, name: str, launcher: str = "auto
         detail = result.detail
         if not result.ok and name != "localhost" and namespace != HOST and not ask_dns:
             detail = (
-                f"{name} is registered on {', '.join(sorted(registered)) or 'no network'}, "
+                f"{name} is answered on {', '.join(sorted(registered)) or 'no network (no running container has it)'}, "
                 f"none of which {vantage} is on; Docker's DNS would forward the query outside the lab, "
                 "so it was not asked"
             )
@@ -76,3 +76,17 @@ def resolve(lab_name: str | None, vantage: str, name: str, launcher: str = "auto
         return ResolveAnswer(
             vantage, name, result.state, result.extra.get("source"), tuple(addresses), tuple(order), detail
         )
+
+
+def live_networks_of(live: LiveLab, name: str) -> set[str]:
+    """The lab networks on which Docker's DNS answers `name` now: those where a running service
+    container (pid > 0, attached as the engine reports it) has it as its name or an alias."""
+    services = {s.name: s for s in live.lab.services}
+    found: set[str] = set()
+    for member in live.state.members.values():
+        svc = services.get(member.name)
+        if svc is None or member.pid <= 0:
+            continue
+        aliases = {att.network: set(att.aliases) for att in svc.networks}
+        found |= {net for net in member.addresses if name == member.name or name in aliases.get(net, ())}
+    return found

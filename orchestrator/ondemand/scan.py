@@ -17,7 +17,7 @@ from ..plan import cell_for_target
 from ..probes.protocol import ProbeResult, ProbeSpec
 from ..readiness import take_inventory
 from ..runtime.base import LiveLab
-from ..runtime.state import HOST
+from ..runtime.state import HOST, LabState
 from .attach import open_lab, run_one
 
 DEFAULT_SCAN_PORTS = "1-65535"
@@ -39,7 +39,7 @@ class ScanAnswer:
     lab: str
     vantage: str
     target: ScanTarget
-    ports: str  # the port spec as written
+    ports: str  # the port spec as written, or the published ports scanned by default
     timeout_s: float
     inventory: bool  # the target's namespace was read, so `owners` is known
     result: ProbeResult  # the agent's scan payload is in `result.extra`
@@ -158,6 +158,20 @@ def resolve_scan_target(live: LiveLab, vantage: str, text: str) -> ScanTarget:
     )
 
 
+def default_ports(state: LabState, target: ScanTarget) -> str:
+    """What a scan covers when no ports are given: every port of a lab member; on the host only
+    the ports the lab publishes there (the host's own services are not the lab's to scan)."""
+    if target.namespace != HOST:
+        return DEFAULT_SCAN_PORTS
+    published = sorted({p.host_port for p in state.published if p.proto == "tcp"})
+    if not published:
+        raise LooplabError(
+            f"scan of {target.text}: it is the host ({target.why}), and lab {state.lab} publishes no TCP "
+            "port there; give --ports to scan the host's own ports"
+        )
+    return ",".join(map(str, published))
+
+
 def _owners(sockets: list[dict], address: str, port: int) -> list[dict]:
     """The listening TCP sockets in an inventory that answer `address`:`port`."""
     return [
@@ -171,7 +185,7 @@ def scan(
     lab_name: str | None,
     vantage: str,
     address_or_name: str,
-    ports_spec: str = DEFAULT_SCAN_PORTS,
+    ports_spec: str | None = None,
     launcher: str = "auto",
 ) -> ScanAnswer:
     """TCP connect scan of one address from one vantage of a running lab (like `nmap -sT`).
@@ -179,13 +193,18 @@ def scan(
     The answer: the agent's counts (open, closed_count, filtered, ...), the address and
     the namespace it belongs to, and `owners`: for each open port, the listening sockets
     (with pid and command) from that namespace's inventory when it could be read.
-    Nothing is dialled before the target has passed the safety check.
+    Nothing is dialled before the target has passed the safety check. `ports_spec` None: every
+    port, except where the target ends on the host (a gateway, the host's loopback): there only
+    the lab's own published ports, unless ports are asked for.
     """
     t0 = time.perf_counter()
-    ranges = parse_ports(ports_spec)
+    if ports_spec is not None:
+        parse_ports(ports_spec)  # bad input is refused before the lab is looked at
     with open_lab(lab_name, launcher, (vantage, address_or_name.strip()), inventory=False) as (live, launch):
         target = resolve_scan_target(live, vantage, address_or_name)
         state = live.state
+        ports_spec = ports_spec or default_ports(state, target)
+        ranges = parse_ports(ports_spec)
         known = bool(target.namespace) and target.namespace in take_inventory(state, launch, [target.namespace])
         timeout = live.lab.probe.timeout_s
         spec = ProbeSpec(

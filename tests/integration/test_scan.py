@@ -20,6 +20,7 @@ services:
     image: looplab/toolbox
     command: ["serve", "tcp://127.0.0.1:62893", "tcp://0.0.0.0:8080", "udp://0.0.0.0:5353"]
     networks: [lan]
+    ports: ["127.0.0.1:62905:8080"]
   peer:
     image: looplab/toolbox
     command: ["idle"]
@@ -148,6 +149,16 @@ def check_an_address_outside_the_lab_is_refused_before_any_packet(lab, engine):
             subprocess.run([*guard, "-D", "OUTPUT", "-d", OUTSIDE_THE_LAB, "-j", "DROP"], capture_output=True)
 
 
+def check_the_host_is_scanned_only_on_the_lab_s_published_ports(lab):
+    answer = scan_json(lab, "--from", "peer", "host")  # the gateway of lan: it ends on the host
+    assert answer["namespace"] == "host" and answer["ports"] == "62905", answer
+    assert answer["ports_total"] == answer["scanned"] == 1, answer
+    wider = scan_json(lab, "--from", "peer", "host", "--ports", "62900-62909")  # asked for: allowed
+    assert wider["ports_total"] == 10, wider
+    from_host = scan_json(lab, "--from", "host", "127.0.0.1")
+    assert from_host["ports"] == "62905" and from_host["open"] == [62905], from_host
+
+
 def test_scan_a_running_lab(lab, engine):
     """One lab for every scan (starting one is the slow part): each check names what it shows."""
     check_an_address_outside_the_lab_is_refused_before_any_packet(lab, engine)
@@ -155,6 +166,7 @@ def test_scan_a_running_lab(lab, engine):
     check_from_a_peer_only_the_all_interfaces_listener(lab)
     check_table_lists_open_ports_then_counts(lab)
     check_ipv6_loopback_is_unreachable_in_a_container(lab)
+    check_the_host_is_scanned_only_on_the_lab_s_published_ports(lab)
 
 
 @pytest.mark.parametrize("bad", ["0-5", "80,x", "70000"])

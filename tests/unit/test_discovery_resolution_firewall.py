@@ -108,3 +108,13 @@ def test_parse_iptables_save_and_nft():
         "  udp dport 53 counter packets 3 bytes 9 reject\n }\n}\n"
     )
     assert [(e.table, e.dport, e.proto, e.target, e.packets) for e in nft] == [("inet mine", 53, "udp", "reject", 3)]
+
+
+def test_localhost_keeps_only_loopback_entries():
+    from orchestrator.resolution import loopback_only
+
+    hosts = ["127.0.0.1", "10.0.0.5", "::1", "127.0.1.1", "fe80::1%eth0", "not-an-ip", "192.0.2.7"]
+    assert loopback_only(hosts) == (
+        ["127.0.0.1", "::1", "127.0.1.1"],
+        ["10.0.0.5", "fe80::1%eth0", "not-an-ip", "192.0.2.7"],
+    )

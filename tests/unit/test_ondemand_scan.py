@@ -106,3 +106,26 @@ def test_owners_match_the_address_or_a_wildcard():
     assert [o["pid"] for o in _owners(sockets, "10.9.0.2", 81)] == [3]
     assert [o["pid"] for o in _owners(sockets, "10.9.0.2", 82)] == [5]
     assert _owners(sockets, "::1", 80) == []
+
+
+def test_the_host_is_scanned_only_on_the_lab_s_published_ports_by_default(seed):
+    from dataclasses import replace
+
+    from orchestrator.ondemand.scan import DEFAULT_SCAN_PORTS, default_ports
+    from orchestrator.runtime.state import Published
+
+    gateway = resolve_scan_target(seed, "peer", "host")
+    assert gateway.namespace == HOST
+    with pytest.raises(LooplabError, match="publishes no TCP port there; give --ports"):
+        default_ports(seed.state, gateway)
+    state = replace(
+        seed.state,
+        published=(
+            Published("app", 8080, "tcp", "127.0.0.1", 62905),
+            Published("app", 5353, "udp", "0.0.0.0", 62906),
+            Published("app", 80, "tcp", "0.0.0.0", 18080),
+        ),
+    )
+    assert default_ports(state, gateway) == "18080,62905"
+    assert default_ports(state, resolve_scan_target(seed, "host", "127.0.0.1")) == "18080,62905"
+    assert default_ports(state, resolve_scan_target(seed, "peer", "app")) == DEFAULT_SCAN_PORTS

@@ -40,13 +40,21 @@ class JoinLauncher:
         self.live = live
         self.caps = caps
         self._sidecars: dict[str, str] = {}
+        self._borrowed: set[str] = set()  # observers the agent runs in directly (looplab's own)
         self._here = SetnsLauncher(in_process=True)
 
     def sidecar(self, owner: str) -> str:
-        """The sidecar in `owner`'s namespaces, started on first use."""
+        """The sidecar in `owner`'s namespaces, started on first use. An observer is looplab's own
+        toolbox container with Docker's default capabilities: the agent runs in it directly
+        (no sidecar to start) when the probes need no more than NET_RAW."""
         if owner not in self._sidecars:
-            spec = HelperSpec(f"~join-{owner}", join=owner, caps=self.caps)
-            self._sidecars[owner] = self.live.handle.start_helper(spec)
+            member = self.live.state.members.get(owner)
+            if member is not None and member.role == "observer" and set(self.caps) <= {"NET_RAW"}:
+                self._borrowed.add(member.container_id)
+                self._sidecars[owner] = member.container_id
+            else:
+                spec = HelperSpec(f"~join-{owner}", join=owner, caps=self.caps)
+                self._sidecars[owner] = self.live.handle.start_helper(spec)
         return self._sidecars[owner]
 
     def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
@@ -87,10 +95,12 @@ class JoinLauncher:
         if sidecars:  # in parallel: each removal stops a container, and a check waits for them all
 
             def remove(sidecar: str) -> None:
-                self.live.handle.remove_helper(sidecar, container=not teardown_follows)
+                keep = teardown_follows or sidecar in self._borrowed  # an observer stays the lab's
+                self.live.handle.remove_helper(sidecar, container=not keep)
 
             with ThreadPoolExecutor(min(_PARALLEL, len(sidecars))) as pool:
                 list(pool.map(remove, sidecars.values()))
+        self._borrowed.clear()
 
 
 def _rooted_here(batch: Batch) -> Batch:
