@@ -12,7 +12,8 @@ from collections.abc import Callable
 from .addresses import host_port
 from .diagnosis.bind_failures import bind_failures
 from .errors import ReadinessError
-from .labfile.model import Lab, Listener
+from .labfile.model import Listener
+from .members import settle_exited
 from .probes.launchers import Launcher
 from .resolution import dial_order, loopback_only
 from .runtime.base import LiveLab
@@ -34,7 +35,8 @@ def _url(lst: Listener) -> str:
 
 
 def wait_ready(live: LiveLab, launcher: Launcher, *, timeout_s: float, progress: Callable[[str], None]) -> None:
-    """Poll socket inventories until all declared listeners appear; record inventories and ::1 facts."""
+    """Poll socket inventories until all declared listeners appear; record inventories and ::1 facts.
+    A service that exited non-zero fails the run; one that exited 0 leaves the model (`members.py`)."""
     lab, state = live.lab, live.state
     namespaces = state.all_namespaces()
     expected = {ns: [lst for lst in lab.listeners if state.namespace_of(lst.service) == ns] for ns in namespaces}
@@ -46,10 +48,10 @@ def wait_ready(live: LiveLab, launcher: Launcher, *, timeout_s: float, progress:
             if all(_seen(lst, state.sockets[ns]) for lst in expected[ns]):
                 pending.discard(ns)
         _give_up_on_bind_failures(live, expected, pending)
+        pending -= settle_exited(live)  # every member, listeners or not: none exited non-zero
         if not pending:
-            take_inventory(state, launcher, namespaces)  # once more, with the owning processes
+            take_inventory(state, launcher, state.all_namespaces())  # once more, with the owning processes
             return
-        _fail_if_exited(live, lab)
         missing = [lst for ns in pending for lst in expected[ns] if not _seen(lst, state.sockets.get(ns, []))]
         if time.monotonic() >= deadline:
             what = ", ".join(f"{lst.service} {_url(lst)}" for lst in missing) or "namespace inventory"
@@ -97,16 +99,3 @@ def _give_up_on_bind_failures(live: LiveLab, expected: dict[str, list[Listener]]
                 state.warnings.append(f"{lst.service} {_url(lst)} never listened: {line.strip()[:200]}")
         if all(_seen(lst, state.sockets.get(ns, [])) for lst in expected[ns]):
             pending.discard(ns)
-
-
-def _fail_if_exited(live: LiveLab, lab: Lab) -> None:
-    for member in live.state.members.values():
-        status = live.handle.status(member.name)
-        if not status.running:
-            where = ""
-            svc = next((s for s in lab.services if s.name == member.name), None)
-            if svc is not None and svc.location is not None:
-                where = f"{svc.location}: "
-            raise ReadinessError(
-                f"{where}service {member.name} exited with code {status.exit_code}: {status.last_log_line[:200]}"
-            )

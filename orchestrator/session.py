@@ -16,11 +16,12 @@ from .diagnosis.rules import diagnose
 from .discovery import with_discovered
 from .domain import Cell, PlannedCell, Report
 from .engine_rules import refuse_host_mode
-from .errors import LooplabError
+from .errors import LooplabError, ProbeError
 from .firewall_setup import apply_declared_rules
 from .labfile.limits import DEFAULT_LIMITS, Limits
 from .labfile.loader import load_lab
 from .live_reads import LiveReads
+from .members import refuse_failed, settle_exited
 from .plan import plan
 from .probes.launchers import Launcher, make_launcher
 from .probing import run_matrix
@@ -73,8 +74,13 @@ def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -
         live = runtime.start(lab, keep=keep, observers=observers, progress=opts.progress)
         launcher = None
         try:
+            settle_exited(live)  # a one-shot already done is no namespace to enter; a crash is the cause
             opts.progress("choosing a launcher")
-            launcher = opts.make_launcher(live)
+            try:
+                launcher = opts.make_launcher(live)
+            except ProbeError:
+                refuse_failed(live)  # a member that died meanwhile is why, not the launchers
+                raise
             apply_declared_rules(lab, live.state, launcher)
             opts.progress("waiting for listeners")
             wait_ready(live, launcher, timeout_s=lab.probe.ready_timeout_s, progress=opts.progress)
@@ -83,7 +89,7 @@ def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -
             raise
     for msg in live.state.warnings:
         warn(msg)
-    live.lab = with_discovered(lab, live.state)
+    live.lab = with_discovered(live.lab, live.state)  # less any one-shot that completed (members.py)
     live.warnings = warnings
     return live, launcher
 
@@ -115,6 +121,7 @@ def check(path: str, opts: RunOptions) -> Report:
             opts.progress(f"probing {len(planned)} cells")
             window_start = time.time()
             cells = run_matrix(planned, live.state, live.lab.probe, launcher, live.lab)
+            refuse_failed(live)  # a member that died meanwhile: its cells describe a namespace that is gone
             window = (window_start, time.time())  # the engine's events in it explain a rewrite window
             if any(not c.passed for c in cells):
                 opts.progress("diagnosing failing cells")

@@ -92,6 +92,9 @@ class Service:
     cap_add: tuple[str, ...] = ()
     healthcheck: Healthcheck | None = None
     depends_on: tuple[str, ...] = ()
+    # (dependency, condition) for the Compose conditions that wait for more than a start:
+    # service_healthy, service_completed_successfully
+    waits_for: tuple[tuple[str, str], ...] = ()
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     listeners: tuple[Listener, ...] = ()
     sysctls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))

@@ -92,6 +92,7 @@ class ServicesReader(Reader):
         self.names = tuple(body)
         services = [self.service(name, body[name]) for name in body]
         self._check_cycles(services)
+        self._check_health_waits(services)
         return services
 
     def service(self, name: str, value: Any) -> Service:
@@ -143,6 +144,7 @@ class ServicesReader(Reader):
             if "healthcheck" in conf
             else None,
             depends_on=self._depends_on(name, conf.get("depends_on")),
+            waits_for=self._waits_for(name, conf.get("depends_on")),
             labels=MappingProxyType(self._pairs(at + ("labels",), conf.get("labels"), env=False)),
             sysctls=MappingProxyType(self._sysctls(at + ("sysctls",), conf.get("sysctls"))),
             location=self.loc(at),
@@ -338,6 +340,24 @@ class ServicesReader(Reader):
             if dep not in self.names:
                 self.fail(where, f"unknown service {dep!r}")
         return tuple(dict.fromkeys(dep for _, dep in items))
+
+    def _waits_for(self, name: str, value: Any) -> tuple[tuple[str, str], ...]:
+        """The long form's conditions beyond a start (already validated by `_depends_on`)."""
+        if not isinstance(value, dict):
+            return ()
+        conditions = ((dep, (conf or {}).get("condition", "service_started")) for dep, conf in value.items())
+        return tuple((dep, cond) for dep, cond in conditions if cond != "service_started")
+
+    def _check_health_waits(self, services: list[Service]) -> None:
+        """`condition: service_healthy` needs a healthcheck on the dependency (Compose refuses it too)."""
+        by_name = {s.name: s for s in services}
+        for svc in services:
+            for dep, cond in svc.waits_for:
+                if cond == "service_healthy" and by_name[dep].healthcheck is None:
+                    self.fail(
+                        ("services", svc.name, "depends_on", dep, "condition"),
+                        f"{dep} has no healthcheck, so it can never become healthy (add services.{dep}.healthcheck)",
+                    )
 
     def _check_cycles(self, services: list[Service]) -> None:
         """Reject cycles in depends_on and network_mode: service:X (the lab could never start)."""

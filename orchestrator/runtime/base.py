@@ -79,6 +79,11 @@ class LabHandle(Protocol):
         """Whether `member` is still running; raises `ReadinessError` if it vanished."""
         ...
 
+    def stopped(self) -> dict[str, MemberStatus]:
+        """The members whose process no longer runs (exit code and last log line), read in one
+        call to the engine however big the lab: readiness asks it on every poll."""
+        ...
+
     def logs(self, member: str, tail: int = 50) -> str:
         """The last `tail` lines the member's process wrote (stdout and stderr); "" if none or unreadable."""
         ...

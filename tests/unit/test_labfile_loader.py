@@ -741,3 +741,42 @@ def test_expect_state_and_reachable_that_contradict_is_an_input_error(tmp_path: 
 
 def test_expect_needs_state_or_reachable(tmp_path: Path) -> None:
     fails(tmp_path, REACH % "proto: tcp", 6, "missing key 'state' (or 'reachable: true|false')")
+
+
+DEPENDS = """\
+services:
+  db:
+    image: looplab/toolbox
+    command: ["idle"]
+{health}  job:
+    image: looplab/toolbox
+    command: ["--help"]
+  app:
+    image: looplab/toolbox
+    command: ["idle"]
+    depends_on:
+      db: {{condition: service_healthy}}
+      job: {{condition: service_completed_successfully}}
+"""
+HEALTH = """\
+    healthcheck:
+      test: ["CMD", "/usr/local/bin/python3", "-c", "pass"]
+"""
+
+
+def test_depends_on_conditions_that_wait_are_kept(tmp_path: Path) -> None:
+    lab = load(tmp_path, DEPENDS.format(health=HEALTH))
+    app = lab.service("app")
+    assert app.depends_on == ("db", "job")
+    assert app.waits_for == (("db", "service_healthy"), ("job", "service_completed_successfully"))
+    assert lab.service("db").waits_for == ()
+
+
+def test_service_healthy_needs_a_healthcheck_on_the_dependency(tmp_path: Path) -> None:
+    fails(
+        tmp_path,
+        DEPENDS.format(health=""),
+        12,
+        "services.app.depends_on.db.condition",
+        "db has no healthcheck, so it can never become healthy",
+    )

@@ -18,6 +18,7 @@ from .. import labels as L
 from ..base import HelperSpec, MemberStatus, Removal
 from ..state import OUTSIDE, LabState, NetworkEvent, observer_names
 from .agent_channel import AgentChannel
+from .conditions import wait_for_dependencies
 from .events import network_events
 from .helpers import helper_labels, remove_helper, start_helper
 from .inspect import inspect_run
@@ -74,6 +75,7 @@ class LabRunner:
         self._net_names: dict[str, str] = {}
         self._ids: dict[str, str] = {}
         self.engine: Engine | None = None  # set by the runtime; recorded in every LabState
+        self._stop = threading.Event()  # set when the run ends early: waits on dependencies end at once
         self._channels: dict[str, AgentChannel] = {}  # helper id -> its long-lived agent
         self._channels_lock = threading.Lock()
 
@@ -102,8 +104,12 @@ class LabRunner:
                 jobs = [pool.submit(self._start_service, s) for s in level]
                 if depth == 0:
                     jobs += [pool.submit(self._start_observer, o) for o in watchers]
-                for job in jobs:
-                    job.result()
+                try:
+                    for job in jobs:
+                        job.result()
+                except BaseException:
+                    self._stop.set()  # before the pool's shutdown waits: no worker keeps waiting on a dependency
+                    raise
         return self.refresh()
 
     def _create_network(self, name: str, internal: bool) -> None:
@@ -122,6 +128,10 @@ class LabRunner:
 
     def _start_service(self, svc: Service) -> None:
         api = self.client.api
+        if svc.waits_for:  # Compose's service_healthy / service_completed_successfully
+            wait_for_dependencies(
+                self.client, svc, self._ids, timeout_s=self.lab.probe.ready_timeout_s, stop=self._stop
+            )
         port_bindings: dict[str, list[tuple[str, int | None]]] = {}
         for pub in svc.ports:
             port_bindings.setdefault(f"{pub.container_port}/{pub.proto}", []).append((pub.host_ip, pub.host_port))
@@ -226,6 +236,20 @@ class LabRunner:
             return MemberStatus(running=True)
         lines = self.logs(member, tail=3).strip().splitlines()
         return MemberStatus(False, st.get("ExitCode"), lines[-1] if lines else "no output")
+
+    def stopped(self) -> dict[str, MemberStatus]:
+        try:
+            gone = self.client.api.containers(
+                all=True, filters={**L.run_filter(self.run_id), "status": ["exited", "dead"]}
+            )
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot list the lab's containers: {exc.explanation or exc}") from exc
+        out = {}
+        for c in gone:
+            member = (c.get("Labels") or {}).get(L.MEMBER)
+            if member in self._ids and self._ids[member] == c["Id"]:
+                out[member] = self.status(member)  # the exit code and last log line: only for these
+        return out
 
     def logs(self, member: str, tail: int = 50) -> str:
         try:
