@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from .diagnosis.finder import FactFinder
@@ -105,6 +107,18 @@ def _teardown(live: LiveLab, launcher: Launcher | None, opts: RunOptions) -> Non
         opts.warn(msg)
     if seen:  # a signal that landed during teardown still ends the run: 130/143, after the removal
         raise interrupted(seen[0])
+
+
+@contextmanager
+def running(path: str, opts: RunOptions) -> Iterator[tuple[LiveLab, Launcher]]:
+    """A lab started, ready and with its launcher, for the block; removed afterwards whatever
+    happens (signals included), like `check`'s. For commands built on labs of their own (compare)."""
+    with signals_raise():
+        live, launcher = _start(path, opts, keep=False)
+        try:
+            yield live, launcher
+        finally:
+            _teardown(live, launcher, opts)
 
 
 def check(path: str, opts: RunOptions) -> Report:

@@ -17,4 +17,14 @@ def get_runtime(name: str = "docker") -> Runtime:
     raise LooplabError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
 
 
+def context_endpoint(context: str) -> str:
+    """The engine address of a Docker context name, or `context` itself when it is an address
+    (unix://, tcp://, ssh://, npipe://). LooplabError names an unknown context."""
+    if "://" in context:
+        return context
+    from .docker.contexts import endpoint
+
+    return endpoint(context)
+
+
 __all__ = ["RUNTIMES", "EngineInfo", "LiveLab", "Removal", "Runtime", "get_runtime"]
