@@ -35,9 +35,9 @@ ROOTFUL = {
     ("sidecar", "peer"): ("closed", "open"),
     ("sidecar", "other network"): ("unreachable", "unreachable"),
 }
-# A rootless engine (from the rules measured for issue 7): host mode is refused, the host cannot dial container addresses
-# (left out), a 0.0.0.0 publish is closed from @outside, and a container's gateway is
-# RootlessKit's namespace, not the host's.
+# A rootless engine (the rules measured for issue 7): host mode is refused, the host cannot
+# dial container addresses (left out), a 0.0.0.0 publish is closed from @outside, and a
+# container's gateway is RootlessKit's namespace, not the host's.
 ROOTLESS_DIFFERS = {
     ("bridge", "host"): (None, None),
     ("sidecar", "host"): (None, None),
