@@ -6,10 +6,11 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
-from ..errors import EXIT_FAILED_CELLS
+from ..errors import EXIT_FAILED_CELLS, LooplabError
 from ..labfile.limits import DEFAULT_LIMITS, Limits
 from ..probes.launchers import CHOICES
 from ..session import RunOptions
@@ -83,3 +84,14 @@ def limit_options(command: Callable) -> Callable:
 
 def limits_from(max_services: int, max_networks: int, max_cells: int) -> Limits:
     return Limits(services=max_services, networks=max_networks, cells=max_cells)
+
+
+def deliver(text: str, output: str | None, what: str) -> None:
+    """`text` on stdout, or written to `output` (one line naming what could not be written)."""
+    if not output:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    try:
+        Path(output).write_text(text)
+    except OSError as exc:
+        raise LooplabError(f"--output {output}: cannot write the {what}: {exc.strerror or exc}") from None

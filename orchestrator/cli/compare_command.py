@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from ..compare.render import FORMATS, render
 from ..compare.run import compare as run_compare
-from ..errors import LooplabError
 from . import views
-from .common import launcher_option, progress_display, pull_option, run_options
+from .common import deliver, launcher_option, progress_display, pull_option, run_options
 from .lab_commands import check_writable
 
 
@@ -38,14 +35,9 @@ def compare(
         report = run_compare(list(targets), run_options(progress, launcher, pull), list(contexts), progress)
     color = output is None and views.use_color()
     text = render(report, fmt, color=color, width=views.width() if fmt == "terminal" else None)
+    deliver(text, output, "comparison")
     if output:
-        try:
-            Path(output).write_text(text)
-        except OSError as exc:
-            raise LooplabError(f"--output {output}: cannot write the comparison: {exc.strerror or exc}") from None
         click.echo(f"looplab: comparison written to {output}", err=True)
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
 
 
 COMMANDS = (compare,)

@@ -14,6 +14,7 @@ from ..runtime.state import observer_names
 from . import views
 from .common import (
     NotAsExpected,
+    deliver,
     launcher_option,
     limit_options,
     limits_from,
@@ -44,18 +45,13 @@ def check(
         report = session.check(lab_file, run_options(progress, launcher, pull, limits_from(**limits)))
     color = output is None and views.use_color()
     text = render(report, fmt, color=color, width=views.width() if fmt == "terminal" else None)
+    deliver(text, output, "report")
     if output:
-        try:
-            Path(output).write_text(text)
-        except OSError as exc:
-            raise LooplabError(f"--output {output}: cannot write the report: {exc.strerror or exc}") from None
         s = report.summary
         flaky = f", {s.flaky} flaky" if s.flaky else ""
         click.echo(
             f"looplab: {s.cells} cells, {s.passed} pass{flaky}, {s.failed} fail; report written to {output}", err=True
         )
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
     if not (report.ok_strict if strict else report.ok):
         raise NotAsExpected()
 
