@@ -15,25 +15,27 @@ from orchestrator.runtime import get_runtime
 LAB_NAME = "agent-channel"
 # the helper launchers this configuration can use (a rootless engine refuses the agent's host PID namespace)
 HELPER_LAUNCHERS = ("join",) if EXPECT_LAUNCHER == "join" else ("agent", "join")
-# Run in the helper: signal its own `agent --serve` (the one whose mounts name this helper; the
-# agent helper sees every process of the host, other runs' agents included).
+# Run in the helper: signal its own `agent --serve`, the one whose root is this helper's root
+# (the agent helper sees every process of the host, other runs' agents included; mount paths
+# differ between engines, the root's inode does not).
 SIGNAL_THE_AGENT = """
 import os, sys
-signal_number, helper_id = int(sys.argv[1]), sys.argv[2]
+signal_number = int(sys.argv[1])
+mine = os.stat('/proc/self/root/')
 for pid in filter(str.isdigit, os.listdir('/proc')):
     try:
         argv = open(f'/proc/{pid}/cmdline', 'rb').read().split(b'\\0')
-        mounts = open(f'/proc/{pid}/mountinfo').read()
+        root = os.stat(f'/proc/{pid}/root/')
     except OSError:
         continue
-    if b'--serve' in argv and helper_id in mounts:
+    if b'--serve' in argv and (root.st_dev, root.st_ino) == (mine.st_dev, mine.st_ino):
         os.kill(int(pid), signal_number)
         print(pid)
 """
 
 
 def _signal_agent(helper, signal_number: int) -> None:
-    done = helper.exec_run(["/usr/local/bin/python3", "-c", SIGNAL_THE_AGENT, str(signal_number), helper.id])
+    done = helper.exec_run(["/usr/local/bin/python3", "-c", SIGNAL_THE_AGENT, str(signal_number)])
     assert done.exit_code == 0 and len(done.output.split()) == 1, done.output  # exactly its one agent
 
 

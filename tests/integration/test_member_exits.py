@@ -80,7 +80,7 @@ def test_a_one_shot_that_exits_0_is_listed_and_not_probed(tmp_path, looplab):
     assert any(w.startswith("job exited (0): completed by design") for w in report["warnings"]), report["warnings"]
     cells = report["cells"]
     assert cells and not [c for c in cells if c["from"] == "job" or c["to"].startswith("job:")], cells
-    assert any(c["from"] == "host" and c["to"] == "app:8080" for c in cells), cells
+    assert any(c["from"] == "@lan" and c["to"] == "app:8080" for c in cells), cells  # app itself is probed
 
 
 def test_a_one_shot_that_fails_stops_what_waits_for_it(tmp_path, looplab, engine):
