@@ -90,20 +90,28 @@ def compare_once(listeners: list[Listener], opts: RunOptions, *, context: str, s
     """Every placement of `listeners` on the current engine."""
     started = time.perf_counter()
     urls = [f"{x.scheme}://{host_port(x.address, x.port)}" for x in listeners]
-    rootless = bool(opts.make_runtime().info().rootless)
+    info = opts.make_runtime().info()
+    rootless = bool(info.rootless)
     rows: dict[str, CompareRow] = {}
     warnings: list[str] = []
     engine = launcher_name = None
     stem = f"compare-{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory(prefix="looplab-compare-") as tmp, signals_raise():
-        host = HostProcess([host_bound(x) for x in listeners])
-        host.start()
+        # a process here is on the engine's host only when the engine runs on this machine
+        host = HostProcess([host_bound(x) for x in listeners]) if info.local is not False else None
+        if host is None:
+            rows[HOST_PROCESS] = _skipped(
+                HOST_PROCESS, "the engine is not on this machine: a process here is not on its host"
+            )
         try:
-            warnings += [f"host placement: {line}" for line in host.failed]
+            if host is not None:
+                host.start()
+                warnings += [f"host placement: {line}" for line in host.failed]
             engine, launcher_name, noticed = _phase(Path(tmp), stem, LAB_A, urls, listeners, opts, rows, rootless)
             warnings += noticed
         finally:
-            host.stop()
+            if host is not None:
+                host.stop()
         if rootless:
             rows["host-mode"] = _skipped("host-mode", "refused: on a rootless engine `host` is RootlessKit's namespace")
         else:
@@ -141,7 +149,7 @@ def _phase(
     path = tmp / f"{stem}-{which}.yml"
     path.write_text(lab_text(which, urls))
     with running(str(path), opts) as (live, launcher):
-        placements = [p for p in PLACEMENTS if p.lab == which]
+        placements = [p for p in PLACEMENTS if p.lab == which and p.name not in rows]  # not the skipped
         asked: list[tuple[Placement, str, Listener, str, PlannedCell | str]] = []
         for p in placements:
             ports = {
