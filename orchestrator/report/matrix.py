@@ -66,8 +66,8 @@ def grid(report: Report) -> dict[tuple[str, Column], Cell]:
 
 def ordered_cells(report: Report) -> list[Cell]:
     """Every cell in matrix reading order: row by row, column by column."""
-    g = grid(report)
-    return [g[(v, col)] for v in rows(report) for col in columns(report) if (v, col) in g]
+    g, cols = grid(report), columns(report)
+    return [g[(v, col)] for v in rows(report) for col in cols if (v, col) in g]
 
 
 def failing(report: Report) -> list[Cell]:

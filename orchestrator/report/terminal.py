@@ -18,6 +18,7 @@ from ..domain import Cell, Report
 from . import matrix
 
 DEFAULT_WIDTH = 100
+PLAIN_LISTING_CELLS = 3000  # above this many cells the listing is laid out here, not by rich
 FAIL = "bold red"
 FLAKY = "yellow"
 ROW_HEADER = "from \\ to"
@@ -87,6 +88,21 @@ def _long_table(report: Report) -> Table:
     return table
 
 
+def _plain_listing(report: Report, *, color: bool) -> str:
+    """The long table's columns as fixed-width text, for a matrix too big for rich's layout; a
+    failing row in bold red when `color`."""
+    cells = matrix.ordered_cells(report)
+    rows = [("from", "to", "proto", "state", "expected", "verdict")]
+    rows += [(c.vantage, c.target, c.proto, c.state, c.expected, matrix.marker(c) or c.verdict) for c in cells]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = [_title(report).plain]
+    for i, r in enumerate(rows):
+        line = " ".join(f"{v:<{w}}" for v, w in zip(r, widths, strict=False)) + " " + r[5]
+        failed = i > 0 and not cells[i - 1].passed
+        lines.append(f"\x1b[1;31m{line}\x1b[0m" if color and failed else line)
+    return "\n".join(lines) + "\n\n"
+
+
 def _failure(cell: Cell) -> list[RenderableType]:
     style = FLAKY if cell.flaky else FAIL
     head = Text.assemble(
@@ -126,6 +142,8 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
     console = text_console(width, color=color)
     if not report.cells:
         console.print(_title(report))
+    elif len(report.cells) > PLAIN_LISTING_CELLS:  # rich lays out ~2,000 table rows a second
+        console.file.write(_plain_listing(report, color=color))  # type: ignore[attr-defined]
     elif _matrix_width(report) <= width:
         console.print(_matrix_table(report))
     else:

@@ -156,3 +156,23 @@ def test_markup_in_data_is_literal() -> None:
 def test_empty_report() -> None:
     text = terminal.render(replace(seed_report(), cells=(), duration_s=None), color=False, width=100)
     assert text == "seed-62893 · docker 28.2.2\n0 cells · 0 pass · 0 fail (0 exposed, 0 broken)\n"
+
+
+def test_a_matrix_too_big_for_rich_is_listed_as_plain_aligned_text():
+    from orchestrator.domain import Cell, Engine, Report
+    from orchestrator.report import render
+    from orchestrator.report.terminal import PLAIN_LISTING_CELLS
+
+    cells = [
+        Cell(f"s{i // 100:02d}", f"t{i % 100}:{8000 + i % 100}", "tcp", "network", "10.0.0.2", 8000 + i % 100,
+             "open" if i == 7 else "closed", "closed", "exposed" if i == 7 else "pass")
+        for i in range(PLAIN_LISTING_CELLS + 1)
+    ]  # fmt: skip
+    report = Report("big", Engine("docker", "20.10"), tuple(cells))
+    plain = render(report, "terminal").splitlines()
+    assert plain[1].split() == ["from", "to", "proto", "state", "expected", "verdict"]
+    assert plain[2].split() == ["s00", "t0:8000", "tcp", "closed", "closed", "pass"]
+    assert len({line.index("tcp") for line in plain[2:50]}) == 1  # aligned
+    assert plain[9].split() == ["s00", "t7:8007", "tcp", "open", "closed", "EXPOSED"]
+    colored = render(report, "terminal", color=True)
+    assert "\x1b[1;31ms00  t7:8007" in colored
