@@ -67,6 +67,7 @@ def test_no_module_exceeds_500_lines(path):
 def test_namespaces_are_made_only_in_the_runtime_layer():
     """The LAN neighbour's netns and veth (`ip`) belong to runtime/, never to the plan or the probing
     logic: those modules run no commands; runtime/neighbour.py needs no Docker."""
-    logic = [PKG / f"{m}.py" for m in ("plan", "neighbour_cells", "probing", "engine_rules", "isolation", "lan_vantage")]
+    names = ("plan", "neighbour_cells", "probing", "engine_rules", "isolation", "lan_vantage")
+    logic = [PKG / f"{m}.py" for m in names]
     assert _offending(logic, ("subprocess", "os.system")) == []
     assert _offending([PKG / "runtime" / "neighbour.py"], ("docker", "orchestrator.runtime.docker")) == []
