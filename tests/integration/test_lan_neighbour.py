@@ -142,15 +142,16 @@ def test_the_neighbour_routes_only_the_lab_and_is_removed_after_the_run(looplab,
     assert neighbours(proc.pid) == [], "the run must remove its neighbour"
 
 
-def test_sigterm_removes_the_neighbour(looplab, engine, tmp_path: Path):
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_removes_the_neighbour(looplab, engine, tmp_path: Path, signum, code):
     if _refused_instead(looplab, engine, "check", "--format", "json", str(_lab(tmp_path))):
         return
     proc = looplab.start("check", "--format", "json", str(_lab(tmp_path)))
     wait_for("the neighbour to be made", lambda: neighbours(proc.pid), proc=proc)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     out, err = _finish(proc)
-    assert proc.returncode == 143, f"{out}\n{err}"
-    assert neighbours(proc.pid) == [], "SIGTERM must remove the neighbour"
+    assert proc.returncode == code, f"{out}\n{err}"
+    assert neighbours(proc.pid) == [], "Ctrl-C and SIGTERM must remove the neighbour"
     assert owned_by(engine, proc.pid) == ([], [])
 
 
@@ -215,3 +216,16 @@ def test_probe_from_the_neighbour_on_a_running_lab(looplab, engine):
     finally:
         down = looplab.run("down", "lan-neighbour")
         assert down.returncode == 0, down.describe()
+
+
+def test_a_neighbour_that_cannot_be_made_fails_in_one_line_and_leaves_nothing(looplab, engine, tmp_path: Path):
+    """A lab with no network of its own gives the neighbour nothing to route to: exit 2, one line,
+    and the lab that was already running is removed with it."""
+    text = 'services:\n  app:\n    image: looplab/toolbox\n    command: ["idle"]\n    network_mode: none\n'
+    args = ("check", "--lan", str(_lab(tmp_path, text, "no-networks")))
+    if _refused_instead(looplab, engine, *args):
+        return
+    done = looplab.run(*args)
+    assert done.returncode == 2 and "nothing to route to" in done.stderr, done.describe()
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.describe()
+    assert owned_by(engine, done.pid) == ([], []) and neighbours(done.pid) == []

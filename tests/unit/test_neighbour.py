@@ -143,6 +143,15 @@ def test_launchers_that_cannot_enter_a_named_namespace_refuse_it():
         LocalLauncher().run([named], deadline_s=5)
 
 
+def test_the_neighbour_is_the_last_row_of_the_matrix(lab):
+    from orchestrator.domain import Report
+    from orchestrator.report import matrix
+
+    cells = [p.observed(p.expected) for p in plan(lab, _state(lab))]
+    rows = matrix.rows(Report(lab.name, ENGINE_20, tuple(cells)))
+    assert rows[-1] == NEIGHBOUR and HOST in rows
+
+
 def test_the_reproduce_command_asks_for_the_neighbour(lab):
     cell = _row(plan(lab, _state(lab)))["leaky:8080"]
     assert "--from @neighbour leaky:8080 --lan" in reproduce_command(lab, cell)
