@@ -143,6 +143,14 @@ def no_shared_network(f: Facts) -> Diagnosis | None:
         return None
     if f.target_ns is None or f.target_ns == f.vantage_ns or f.vantage_ns == "host":
         return None
+    if f.vantage == "@neighbour":
+        return Diagnosis(
+            "lan-isolated",
+            f"the engine does not forward traffic from the LAN to {f.target_ns}'s address {f.address}: "
+            "isolation by design.",
+            "publish the port on an address the LAN reaches if it should; expect filtered (or reachable: false) "
+            "if not.",
+        )
     mine = ", ".join(f.vantage_networks) or "no network"
     theirs = ", ".join(f.target_networks) or "no network"
     return Diagnosis(

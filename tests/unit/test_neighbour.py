@@ -309,6 +309,11 @@ def test_a_neighbour_cell_that_is_not_exposed_gets_no_lan_cause():
     assert found is None or found.cause not in ("direct-routing", "localhost-dnat")
 
 
+def test_a_filtered_address_from_the_lan_is_isolation_not_a_missing_network():
+    found = diagnose(_facts(state="filtered", verdict="pass", expected="filtered", target="private:8081"))
+    assert found is not None and found.cause == "lan-isolated" and "share no network" not in found.found
+
+
 def test_the_outside_observer_never_gets_the_lan_cause():
     found = diagnose(_facts(vantage=OUTSIDE, vantage_ns=OUTSIDE))
     assert found is not None and found.cause not in ("direct-routing", "localhost-dnat")
