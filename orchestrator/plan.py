@@ -25,15 +25,17 @@ from .domain import PlannedCell, TargetKind
 from .engine_rules import apply_engine_rules
 from .isolation import expected_by, isolation_reason, unresolved_cell
 from .labfile.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Lab, Listener
-from .runtime.state import HOST, OUTSIDE, LabState, Published
+from .neighbour_cells import neighbour_cell_for, neighbour_cells
+from .runtime.state import HOST, NEIGHBOUR, OUTSIDE, LabState, Published
 
 NOT_REACHABLE = frozenset({"filtered", "unreachable"})
 NOT_OPEN = frozenset({"closed", "filtered", "unreachable", "open|filtered"})
 
 
 def vantages(lab: Lab) -> list[str]:
-    """Rows in order: host, services, `@NET` observers, `@outside`."""
-    return [HOST, *(s.name for s in lab.services), *(f"@{n.name}" for n in lab.networks), OUTSIDE]
+    """Rows in order: host, services, `@NET` observers, `@outside`, and `@neighbour` (made only
+    when asked for: `--lan`)."""
+    return [HOST, *(s.name for s in lab.services), *(f"@{n.name}" for n in lab.networks), OUTSIDE, NEIGHBOUR]
 
 
 def _rows(lab: Lab, state: LabState) -> list[str]:
@@ -41,9 +43,15 @@ def _rows(lab: Lab, state: LabState) -> list[str]:
     return [v for v in vantages(lab) if v == HOST or v in state.members]
 
 
+def _made(state: LabState, vantage: str) -> bool:
+    """Does this run have the vantage (the host always; an observer or the neighbour once made)?"""
+    return vantage == HOST or vantage in state.members or (vantage == NEIGHBOUR and state.neighbour is not None)
+
+
 def plan(lab: Lab, state: LabState) -> list[PlannedCell]:
     """The derived matrix, then the explicit expectations applied on top."""
     cells = [*_loopback_cells(lab, state), *_network_cells(lab, state), *_published_cells(lab, state)]
+    cells += neighbour_cells(lab, state)
     if lab.probe.icmp:
         cells += _icmp_cells(lab, state)
     cells = _apply_expectations(_apply_firewall(_located(cells, lab, state), lab, state), lab, state)
@@ -396,8 +404,8 @@ def _apply_expectations(cells: list[PlannedCell], lab: Lab, state: LabState) -> 
     index = {(c.vantage, c.target, c.proto): i for i, c in enumerate(cells)}
     out = list(cells)
     for exp in lab.expectations:
-        if exp.vantage != HOST and exp.vantage not in state.members:
-            continue  # an observer that this run has not started
+        if not _made(state, exp.vantage):
+            continue  # an observer that this run has not started, or a neighbour not asked for
         why = f"expect at {exp.location}" if exp.location else "expect"
         key = (exp.vantage, exp.target, exp.proto)
         if key in index:
@@ -424,6 +432,8 @@ def cell_for_target(vantage: str, target: str, proto: str, lab: Lab, state: LabS
 
 
 def _cell_for_target(vantage: str, target: str, proto: str, lab: Lab, state: LabState) -> PlannedCell:
+    if vantage == NEIGHBOUR:
+        return neighbour_cell_for(target, proto, lab, state)
     name, _, port_text = target.rpartition(":")
     port = int(port_text)
     namespace = state.namespace_of(vantage)

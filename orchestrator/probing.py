@@ -10,7 +10,7 @@ from .domain import Cell, PlannedCell
 from .labfile.model import Lab, ProbeSettings
 from .probes.launchers import Batch, Launcher, VantageOutcome
 from .probes.protocol import ProbeResult, ProbeSpec
-from .runtime.state import LabState
+from .runtime.state import NEIGHBOUR, LabState
 
 
 def probe_for(index: int, cell: PlannedCell, settings: ProbeSettings) -> ProbeSpec:
@@ -98,6 +98,7 @@ def judge(planned: Sequence[PlannedCell], outcomes: dict[str, VantageOutcome], l
 def reproduce_command(lab: Lab, cell: PlannedCell) -> str:
     """Repeat this one probe on a lab left running by `looplab up`."""
     proto = f" --proto {cell.proto}" if cell.proto != "tcp" else ""
+    proto += " --lan" if cell.vantage == NEIGHBOUR else ""
     target = cell.target if cell.proto != "icmp" else cell.target.rpartition(":")[0] or cell.target
     return (
         f"looplab up {shlex.quote(lab.path)} && looplab probe --lab {lab.name} "

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
+from . import lan_vantage
 from .diagnosis.finder import FactFinder
 from .diagnosis.rules import diagnose
 from .discovery import with_discovered
@@ -28,7 +29,7 @@ from .plan import plan
 from .probes.launchers import Launcher, make_launcher
 from .probing import run_matrix
 from .readiness import wait_ready
-from .runtime import LiveLab, Removal, Runtime, get_runtime
+from .runtime import LiveLab, Removal, Runtime, get_runtime, neighbour
 from .runtime import labels as L
 from .runtime.base import Progress
 from .runtime.interrupts import hold_for_test, interrupted, signals_deferred, signals_raise
@@ -46,6 +47,7 @@ class RunOptions:
     progress: Progress = _quiet
     warn: Progress = _quiet
     limits: Limits = DEFAULT_LIMITS
+    lan: bool = False  # make the LAN neighbour `@neighbour` (`--lan`)
 
     def make_runtime(self) -> Runtime:
         return get_runtime(self.runtime)
@@ -70,6 +72,8 @@ def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -
     lab = load_lab(path, warn=warn, limits=opts.limits)
     runtime = opts.make_runtime()
     refuse_host_mode(lab, bool(runtime.info().rootless))
+    lan = None if keep else lan_vantage.asked(lab, opts.lan)  # `up` makes none: each later command its own
+    lan_vantage.refuse_early(lan, runtime.info(), opts.launcher)
     opts.progress("checking the images")
     runtime.preflight(lab, pull=opts.pull)
     with signals_raise():
@@ -86,6 +90,9 @@ def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -
             apply_declared_rules(lab, live.state, launcher)
             opts.progress("waiting for listeners")
             wait_ready(live, launcher, timeout_s=lab.probe.ready_timeout_s, progress=opts.progress)
+            if lan:
+                opts.progress("making the LAN neighbour")
+                lan_vantage.make(live, launcher, lan)
         except BaseException:
             _teardown(live, launcher, opts)
             raise
@@ -102,6 +109,10 @@ def _teardown(live: LiveLab, launcher: Launcher | None, opts: RunOptions) -> Non
         hold_for_test("teardown", until=lambda: bool(seen))
         if launcher is not None:
             launcher.close(teardown_follows=True)  # helpers go in the same wave as the lab
+        try:
+            lan_vantage.remove(live)
+        except LooplabError as exc:  # the lab's containers and networks go all the same
+            opts.warn(str(exc))
         removal = live.handle.teardown()
     for msg in removal.warnings():
         opts.warn(msg)
@@ -199,7 +210,12 @@ def gc(*, everything: bool = False, opts: RunOptions | None = None) -> Removal:
         return labels.get(L.KEEP) == "true" or _owner_alive(labels, host)
 
     with signals_deferred():
-        return runtime.gc(spare=spare)
+        removal = runtime.gc(spare=spare)
+        # LAN neighbours carry their labels in their names (runtime/neighbour.py); only root removes them
+        gone = neighbour.gc(spare) if neighbour.refusal() is None else 0
+    if not gone:
+        return removal
+    return replace(removal, removed=removal.removed + gone, found=(removal.found or 0) + gone)
 
 
 def _owner_alive(labels: dict[str, str], host: str) -> bool:

@@ -42,8 +42,10 @@ def progress_display() -> Iterator[Progress]:
         yield lambda msg: status.update(msg)
 
 
-def run_options(progress: Progress, launcher: str, pull: bool | None, limits: Limits = DEFAULT_LIMITS) -> RunOptions:
-    opts = RunOptions(launcher=launcher, progress=progress, warn=warn, limits=limits)
+def run_options(
+    progress: Progress, launcher: str, pull: bool | None, limits: Limits = DEFAULT_LIMITS, *, lan: bool = False
+) -> RunOptions:
+    opts = RunOptions(launcher=launcher, progress=progress, warn=warn, limits=limits, lan=lan)
     if pull is not None:
         opts.pull = pull
     return opts
@@ -60,7 +62,14 @@ pull_option = click.option(
     "--pull/--no-pull", default=None, help="Pull missing images (default: yes, unless LOOPLAB_PULL=never)."
 )
 lab_option = click.option("--lab", "lab_name", help="The running lab (default: the only one).")
-vantage_option = click.option("--from", "vantage", required=True, help="host, a service, @NET or @outside.")
+vantage_option = click.option(
+    "--from", "vantage", required=True, help="host, a service, @NET, @outside, or @neighbour (with --lan)."
+)
+lan_option = click.option(
+    "--lan",
+    is_flag=True,
+    help="Make the LAN neighbour @neighbour for this command (root and the setns launcher only).",
+)
 
 
 def format_option(*choices: str, default: str) -> Callable:

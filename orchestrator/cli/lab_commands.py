@@ -15,6 +15,7 @@ from . import views
 from .common import (
     NotAsExpected,
     deliver,
+    lan_option,
     launcher_option,
     limit_options,
     limits_from,
@@ -33,16 +34,24 @@ lab_file_argument = click.argument("lab_file", type=click.Path())  # the loader 
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
 @click.option("--strict", is_flag=True, help="Flaky cells (failed once, then passed) fail the run too.")
 @launcher_option
+@lan_option
 @pull_option
 @limit_options
 def check(
-    lab_file: str, fmt: str, output: str | None, strict: bool, launcher: str, pull: bool | None, **limits: int
+    lab_file: str,
+    fmt: str,
+    output: str | None,
+    strict: bool,
+    launcher: str,
+    lan: bool,
+    pull: bool | None,
+    **limits: int,
 ) -> None:
     """Start LAB_FILE, probe the whole matrix, tear it down; exit 0 if every cell is as expected."""
     if output:
         check_writable(output)  # before the run: a report nobody can write is a run wasted
     with progress_display() as progress:
-        report = session.check(lab_file, run_options(progress, launcher, pull, limits_from(**limits)))
+        report = session.check(lab_file, run_options(progress, launcher, pull, limits_from(**limits), lan=lan))
     color = output is None and views.use_color()
     text = render(report, fmt, color=color, width=views.width() if fmt == "terminal" else None)
     deliver(text, output, "report")

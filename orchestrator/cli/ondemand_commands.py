@@ -11,7 +11,7 @@ import click
 from .. import ondemand
 from ..probes.agent import cli_kinds  # the probe-kind registry (stdlib only)
 from . import views
-from .common import NotAsExpected, format_option, lab_option, launcher_option, vantage_option
+from .common import NotAsExpected, format_option, lab_option, lan_option, launcher_option, vantage_option
 
 
 @click.command()
@@ -20,9 +20,10 @@ from .common import NotAsExpected, format_option, lab_option, launcher_option, v
 @click.option("--proto", "kind", type=click.Choice(cli_kinds()), default="tcp", show_default=True)
 @click.argument("target")
 @launcher_option
-def probe(lab_name: str | None, vantage: str, kind: str, target: str, launcher: str) -> None:
+@lan_option
+def probe(lab_name: str | None, vantage: str, kind: str, target: str, launcher: str, lan: bool) -> None:
     """Dial TARGET from one vantage of a running lab (telnet/ping, from inside the namespace)."""
-    answer = ondemand.probe(lab_name, vantage, target, kind, launcher)
+    answer = ondemand.probe(lab_name, vantage, target, kind, launcher, lan=lan)
     views.show(views.probe_view(answer))
     if answer.failed:
         raise NotAsExpected()
@@ -34,9 +35,10 @@ def probe(lab_name: str | None, vantage: str, kind: str, target: str, launcher: 
 @click.option("--proto", "kind", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True)
 @click.argument("target")
 @launcher_option
-def diagnose(lab_name: str | None, vantage: str, kind: str, target: str, launcher: str) -> None:
+@lan_option
+def diagnose(lab_name: str | None, vantage: str, kind: str, target: str, launcher: str, lan: bool) -> None:
     """Probe TARGET from one vantage of a running lab and explain why it is what it is."""
-    answer, found = ondemand.diagnose(lab_name, vantage, target, kind, launcher)
+    answer, found = ondemand.diagnose(lab_name, vantage, target, kind, launcher, lan=lan)
     views.show(views.diagnose_view(answer, found))
 
 

@@ -37,3 +37,6 @@ class Facts:
     observations: tuple[str, ...] = ()  # each probe of the cell, when it was probed more than once
     engine_events: tuple[NetworkEvent, ...] = ()  # other labs' network events while the matrix was probed
     forwarders: tuple[tuple[str, str, str], ...] = ()  # (member, its network shared with the vantage, with the target)
+    engine_version: str = ""  # the engine's version ("20.10.24+dfsg1"); "" unknown
+    engine_major: int = 0  # its major version; 0 unknown
+    published_on: tuple[str, ...] = ()  # host addresses the target's container port is published on

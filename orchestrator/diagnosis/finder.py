@@ -11,7 +11,7 @@ from typing import Protocol
 
 from ..domain import Cell, PlannedCell
 from ..labfile.model import Lab
-from ..runtime.state import HOST, LabState, NetworkEvent
+from ..runtime.state import HOST, NEIGHBOUR, LabState, NetworkEvent
 from .bind_failures import bind_failures
 from .facts import Facts
 from .firewall_rules import FirewallEntry, firewall_entries
@@ -96,6 +96,15 @@ class FactFinder:
             observations=cell.observations,
             engine_events=self._foreign_events() if cell.verdict == "exposed" else (),
             forwarders=self._forwarders(vantage_ns, answering_ns, mine, theirs),
+            engine_version=state.engine.version if state.engine else "",
+            engine_major=state.engine.major if state.engine else 0,
+            published_on=tuple(
+                p.host_ip or "0.0.0.0"
+                for p in state.published
+                if answering_ns is not None
+                and state.namespace_of(p.service) == answering_ns
+                and (p.container_port, p.proto) == (published_to or cell.port, cell.proto)
+            ),
         )
 
     def _foreign_events(self) -> tuple[NetworkEvent, ...]:
@@ -125,10 +134,12 @@ class FactFinder:
     def _networks(self, namespace: str) -> tuple[str, ...]:
         if namespace == HOST:
             return tuple(self.state.networks)
+        if namespace == NEIGHBOUR:  # on no Docker network: it routes via the host
+            return ()
         return tuple(self.state.members[namespace].addresses)
 
     def _read_rules(self, namespace: str) -> tuple[FirewallEntry, ...]:
-        if namespace == HOST:  # the host's own rules are Docker's, not the lab's
+        if namespace in (HOST, NEIGHBOUR):  # the host's rules are Docker's; the neighbour has none
             return ()
         return tuple(firewall_entries(*self.reads.firewall_text(namespace)))
 

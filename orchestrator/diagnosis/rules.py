@@ -143,6 +143,14 @@ def no_shared_network(f: Facts) -> Diagnosis | None:
         return None
     if f.target_ns is None or f.target_ns == f.vantage_ns or f.vantage_ns == "host":
         return None
+    if f.vantage == "@neighbour":
+        return Diagnosis(
+            "lan-isolated",
+            f"the engine does not forward traffic from the LAN to {f.target_ns}'s address {f.address}: "
+            "isolation by design.",
+            "publish the port on an address the LAN reaches if it should; expect filtered (or reachable: false) "
+            "if not.",
+        )
     mine = ", ".join(f.vantage_networks) or "no network"
     theirs = ", ".join(f.target_networks) or "no network"
     return Diagnosis(
@@ -188,6 +196,46 @@ def routed_leak(f: Facts) -> Diagnosis | None:
     )
 
 
+_LAN_FIXES = (
+    "bind the service inside its container to the address you mean (127.0.0.1 when only its own namespace "
+    "should reach it); or use Docker >= 28, which filters direct routing from other interfaces by default; "
+    "or add a DOCKER-USER drop rule for traffic from the LAN interface (LAN_IF), e.g. `{rule}`."
+)
+
+
+def neighbour_leak(f: Facts) -> Diagnosis | None:
+    """The LAN neighbour reached what only the host (or the container itself) should: the engine routes."""
+    if f.verdict != "exposed" or f.vantage != "@neighbour":
+        return None
+    engine = f"Docker {f.engine_version}" if f.engine_version else "this engine"
+    older = " (before 28)" if 0 < f.engine_major < 28 else ""
+    if f.target_kind == "published" and f.address == "127.0.0.1":
+        return Diagnosis(
+            "localhost-dnat",
+            f"a LAN neighbour that sends 127.0.0.1:{f.port} to this host reached the port published on the "
+            f"host's 127.0.0.1 only: {engine}{older} DNATs packets for 127.0.0.1:{f.port} arriving on any "
+            "interface to the container (moby#45610); the answer comes back from 127.0.0.1, which a neighbour "
+            "accepts once it allows it on its interface (route_localnet=1, as @neighbour does).",
+            _LAN_FIXES.format(rule="iptables -I DOCKER-USER -i LAN_IF -m conntrack --ctorigdst 127.0.0.0/8 -j DROP"),
+        )
+    published = (
+        f" It is published on {', '.join(f.published_on)} only, and {engine} accepts forwarded traffic to a "
+        "published container port whatever host address it is published on."
+        if f.published_on
+        else ""
+    )
+    return Diagnosis(
+        "direct-routing",
+        f"a LAN neighbour that routes the lab's subnets via this host reached {host_port(f.address, f.port)}, "
+        f"the container's own address: direct routing to container addresses on {engine}{older} "
+        f"(moby#48724).{published}",
+        _LAN_FIXES.format(
+            rule=f"iptables -I DOCKER-USER -i LAN_IF -d {f.address} -p {f.proto} --dport {f.port} "
+            f"-m conntrack --ctorigdst {f.address} -j DROP"
+        ),
+    )
+
+
 def exposed(f: Facts) -> Diagnosis | None:
     if f.verdict != "exposed":
         return None
@@ -219,6 +267,7 @@ def probe_error(f: Facts) -> Diagnosis | None:
 
 RULES: tuple[Callable[[Facts], Diagnosis | None], ...] = (
     probe_error,
+    neighbour_leak,
     engine_rules_rewritten,
     firewall_rule,
     port_conflict,

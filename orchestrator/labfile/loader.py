@@ -36,7 +36,7 @@ from orchestrator.labfile.model import (
     Service,
     State,
 )
-from orchestrator.labfile.reserved import DEFAULT_NETWORK, RESERVED_NETWORK
+from orchestrator.labfile.reserved import DEFAULT_NETWORK, NEIGHBOUR_NETWORK, RESERVED_NETWORK
 from orchestrator.labfile.services import UNSUPPORTED_REASONS, ServicesReader
 from orchestrator.labfile.yaml_lines import (
     KeyPath,
@@ -165,10 +165,11 @@ class _LabReader(Reader):
         for name, value in body.items():
             at: KeyPath = ("networks", name)
             self.safe_name(at, name, "network")
-            if name == RESERVED_NETWORK:
+            if name in (RESERVED_NETWORK, NEIGHBOUR_NETWORK):
                 self.fail(
                     at,
-                    f"network name {name!r} is reserved (`@outside` is looplab's own observer)",
+                    f"network name {name!r} is reserved (`@{name}` is looplab's own "
+                    f"{'observer' if name == RESERVED_NETWORK else 'LAN neighbour'})",
                 )
             conf = self.mapping(at, value)
             self.keys(at, conf, _NETWORK_KEYS, ("labels",))
@@ -184,7 +185,7 @@ class _LabReader(Reader):
     def _probe(self, value: Any) -> ProbeSettings:
         at: KeyPath = ("x-looplab", "probe")
         conf = self.mapping(at, value)
-        self.keys(at, conf, ("timeout", "grace", "ready_timeout", "icmp"))
+        self.keys(at, conf, ("timeout", "grace", "ready_timeout", "icmp", "lan"))
         base = ProbeSettings()
         top = PROBE_MAXIMA
         return ProbeSettings(
@@ -202,6 +203,8 @@ class _LabReader(Reader):
                 else base.ready_timeout_s
             ),
             icmp=self.boolean(at + ("icmp",), conf["icmp"]) if "icmp" in conf else False,
+            lan=self.boolean(at + ("lan",), conf["lan"]) if "lan" in conf else False,
+            lan_location=str(self.loc(at + ("lan",))) if "lan" in conf else "",
         )
 
     def _with_listeners(self, services: list[Service], value: Any) -> list[Service]:
@@ -317,7 +320,7 @@ class _LabReader(Reader):
         networks: Mapping[str, Network],
     ) -> str:
         text = text.strip()
-        if text in ("host", "@outside") or text in services:
+        if text in ("host", "@outside", "@neighbour") or text in services:
             return text
         if text.startswith("@"):
             if text[1:] not in networks:
@@ -325,7 +328,7 @@ class _LabReader(Reader):
             return text
         self.fail(
             at,
-            f"unknown service {text!r} (a vantage is host, @outside, @NETWORK or a service)",
+            f"unknown service {text!r} (a vantage is host, @outside, @neighbour, @NETWORK or a service)",
         )
 
     def _target(self, at: KeyPath, text: str, services: set[str]) -> str:

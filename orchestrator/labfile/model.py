@@ -173,6 +173,8 @@ class ProbeSettings:
     grace_s: float = 0.1
     ready_timeout_s: float = 30.0
     icmp: bool = False  # add a ping cell from every vantage to every service
+    lan: bool = False  # add the LAN neighbour `@neighbour` (root and the setns launcher only)
+    lan_location: str = ""  # file:line of `lan:` when the lab file sets it
 
 
 @dataclass(frozen=True)

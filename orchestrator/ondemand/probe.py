@@ -53,9 +53,12 @@ def parse_target(text: str, kind: str, live: LiveLab) -> str:
     return f"{name}:{int(port)}"
 
 
-def probe(lab_name: str | None, vantage: str, target: str, kind: str, launcher: str = "auto") -> ProbeAnswer:
-    """Dial one target from one vantage, the way the matrix would, and judge it against the model."""
-    with open_lab(lab_name, launcher, (vantage,)) as (live, launch):
+def probe(
+    lab_name: str | None, vantage: str, target: str, kind: str, launcher: str = "auto", *, lan: bool = False
+) -> ProbeAnswer:
+    """Dial one target from one vantage, the way the matrix would, and judge it against the model
+    (`lan`: make the LAN neighbour `@neighbour` for this command)."""
+    with open_lab(lab_name, launcher, (vantage,), lan=lan) as (live, launch):
         return _probe(live, launch, vantage, target, kind)
 
 
@@ -85,10 +88,10 @@ def _probe(live: LiveLab, launcher: Launcher, vantage: str, target: str, kind: s
 
 
 def diagnose(
-    lab_name: str | None, vantage: str, target: str, kind: str, launcher: str = "auto"
+    lab_name: str | None, vantage: str, target: str, kind: str, launcher: str = "auto", *, lan: bool = False
 ) -> tuple[ProbeAnswer, Diagnosis | None]:
     """Probe one cell and explain why it is what it is (even when it passes)."""
-    with open_lab(lab_name, launcher, (vantage,)) as (live, launch):
+    with open_lab(lab_name, launcher, (vantage,), lan=lan) as (live, launch):
         answer = _probe(live, launch, vantage, target, kind)
         p, r = answer.cell, answer.result
         cell = p.observed(r.state, verdict=answer.verdict or "pass", latency_ms=r.latency_ms, detail=r.detail)

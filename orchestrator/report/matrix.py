@@ -35,13 +35,15 @@ def _vantage_rank(vantage: str) -> int:
         return 0
     if vantage == "@outside":
         return 3
+    if vantage == "@neighbour":  # the LAN neighbour (`--lan`), last
+        return 4
     if vantage.startswith("@"):
         return 2
     return 1
 
 
 def rows(report: Report) -> list[str]:
-    """Vantages: host, services (first seen), @NET observers (first seen), then @outside."""
+    """Vantages: host, services (first seen), @NET observers (first seen), @outside, @neighbour."""
     seen = list(dict.fromkeys(c.vantage for c in report.cells))
     return sorted(seen, key=_vantage_rank)  # stable: first-seen order within a group
 

@@ -10,6 +10,7 @@ from ..labfile.model import Lab
 
 HOST = "host"
 OUTSIDE = "@outside"
+NEIGHBOUR = "@neighbour"  # the opt-in LAN neighbour (`--lan`); `@lan` would clash with a network named lan
 
 
 class MemberNotRunning(LooplabError):
@@ -21,6 +22,7 @@ class NetworkState:
     name: str  # the lab's name for it ("lan"); "@outside" for the outside observer's network
     gateway: str
     internal: bool
+    subnet: str = ""  # its IPv4 subnet ("172.25.0.0/16"); "" when the engine did not say
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,22 @@ class Netns:
     """One network namespace, as every launcher can find it: by pid here, or by container."""
 
     owner: str  # "host", or the member that owns the namespace
-    pid: int | None  # /proc/PID/ns/net; None is the orchestrator's own (the host)
+    pid: int | None  # /proc/PID/ns/net; None is the orchestrator's own (the host), unless `path` is set
     container_id: str | None  # the owner's container, for launchers that join rather than setns
+    path: str | None = None  # a named namespace no process owns (the LAN neighbour's /run/netns/NAME)
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """The LAN neighbour of one run: a named network namespace joined to the host by a veth pair
+    on a link-local /30, routing the lab's subnets (and the host's 127.0.0.1) via the host's end."""
+
+    name: str  # the namespace's name (runtime/neighbour.py: it carries the run id, owner pid and host)
+    path: str  # /run/netns/NAME
+    address: str  # its end of the /30 (169.254.x.2)
+    host_address: str  # the host's end (169.254.x.1): how it dials ports published on the host
+    host_link: str  # the host's end of the veth pair
+    routes: tuple[str, ...]  # every route it has besides the /30, all via host_address
 
 
 @dataclass(frozen=True)
@@ -66,12 +82,17 @@ class LabState:
     localhost: dict[str, list[str]] = field(default_factory=dict)  # namespace -> `localhost` in dial order
     warnings: list[str] = field(default_factory=list)  # what starting the lab noticed
     engine: Engine | None = None  # the engine it runs on (some isolation rules depend on it)
+    neighbour: Neighbour | None = None  # the LAN neighbour, when this command asked for one (`--lan`)
 
     def namespace_of(self, vantage: str) -> str:
         """The namespace a vantage probes from: "host", or the member that owns it. A member the
         engine no longer has (it vanished, or never started) is refused in one line."""
         if vantage == HOST:
             return HOST
+        if vantage == NEIGHBOUR:
+            if self.neighbour is None:
+                raise MemberNotRunning(f"{NEIGHBOUR} is made only when asked for (--lan, or x-looplab.probe.lan)")
+            return NEIGHBOUR
         member = self.members.get(vantage)
         if member is None:
             raise MemberNotRunning(f"{vantage} is not running (the engine has no container for it)")
@@ -83,6 +104,8 @@ class LabState:
         owner = self.namespace_of(vantage)
         if owner == HOST:
             return Netns(HOST, None, None)
+        if owner == NEIGHBOUR and self.neighbour is not None:
+            return Netns(NEIGHBOUR, None, None, path=self.neighbour.path)
         member = self.members[owner]
         if member.pid <= 0:
             raise MemberNotRunning(f"{owner} is not running (no process, so no namespace to probe from or in)")

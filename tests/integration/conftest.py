@@ -39,7 +39,10 @@ from looplab_it import (
     engine_problem,
     is_ours,
     managed,
+    neighbour_is_ours,
+    neighbours,
     remove_all,
+    remove_neighbour,
 )
 
 # No pulls, ever, in tests: every CLI run inherits this.
@@ -134,18 +137,22 @@ def _session_engine_ready(engine, spawned_pids: set[int]) -> set[str]:
 
 @pytest.fixture(autouse=True)
 def no_leaks(engine, spawned_pids: set[int], _session_engine_ready: set[str]):
-    """After every test: no container or network labelled org.looplab.managed remains."""
+    """After every test: no container or network labelled org.looplab.managed remains, and no LAN
+    neighbour's namespace (named, not labelled: looplab_it.neighbours)."""
     yield
     containers, networks = managed(engine)
     leaked_c = [c for c in containers if is_ours(c, spawned_pids)]
     leaked_n = [n for n in networks if is_ours(n, spawned_pids) and n.id not in _session_engine_ready]
-    if not (leaked_c or leaked_n):
+    leaked_ns = [n for n in neighbours() if neighbour_is_ours(n, spawned_pids)]
+    if not (leaked_c or leaked_n or leaked_ns):
         return
-    listing = "\n".join(f"  {describe(r)}" for r in [*leaked_c, *leaked_n])
+    listing = "\n".join([*(f"  {describe(r)}" for r in [*leaked_c, *leaked_n]), *(f"  netns {n}" for n in leaked_ns)])
     print(f"LEAKED after the test:\n{listing}")
     remove_all(engine, leaked_c, leaked_n)
+    for name in leaked_ns:
+        remove_neighbour(name)
     pytest.fail(
-        f"{len(leaked_c)} container(s) and {len(leaked_n)} network(s) labelled {MANAGED} "
-        f"remain after the test:\n{listing}",
+        f"{len(leaked_c)} container(s), {len(leaked_n)} network(s) labelled {MANAGED} and "
+        f"{len(leaked_ns)} LAN neighbour namespace(s) remain after the test:\n{listing}",
         pytrace=False,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -219,6 +220,32 @@ def counts_for(client: Any, pid: int) -> str:
         f"{len(containers)} container(s) {[c.name for c in containers]}, "
         f"{len(networks)} network(s) {[n.name for n in networks]}"
     )
+
+
+NETNS_DIR = Path("/run/netns")
+NEIGHBOUR_NAME = re.compile(r"^looplab-nb-(?P<run>[0-9a-f]+)-(?P<tag>[0-9a-f]{6})-(?P<pid>\d+)-(?P<host>[a-z0-9-]+)$")
+
+
+def neighbours(pid: int | None = None) -> list[str]:
+    """The LAN neighbours' namespaces on this host (named `looplab-nb-RUN-TAG-PID-HOST`, as
+    runtime/neighbour.py makes them: a namespace has no labels), those of `pid` if given."""
+    try:
+        names = sorted(p.name for p in NETNS_DIR.iterdir())
+    except OSError:
+        return []
+    found = [(n, NEIGHBOUR_NAME.match(n)) for n in names]
+    return [n for n, m in found if m is not None and (pid is None or m["pid"] == str(pid))]
+
+
+def neighbour_is_ours(name: str, pids: set[int]) -> bool:
+    """Does the leak check answer for this neighbour? (All of them on an exclusive engine.)"""
+    m = NEIGHBOUR_NAME.match(name)
+    return m is not None and (EXCLUSIVE_ENGINE or m["pid"] in {str(p) for p in pids})
+
+
+def remove_neighbour(name: str) -> None:
+    """Delete a neighbour's namespace (its veth pair goes with it); already gone is fine."""
+    subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
 
 
 def is_ours(resource: Resource, pids: set[int]) -> bool:

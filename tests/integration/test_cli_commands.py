@@ -186,7 +186,7 @@ def test_toolbox_build_reports_the_image():
 
 # ------------------------------------------------------------------ on-demand commands
 
-VANTAGES = "host, v6app, app, @lan, @outside"  # of localhost.yml, in the order the error lists them
+VANTAGES = "host, v6app, app, @lan, @outside, @neighbour"  # of localhost.yml, in the order the error lists them
 
 
 def test_probe(localhost_lab):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from looplab_it import COMPOSE, ROOTLESS, cell, owned_by
+from looplab_it import COMPOSE, EXPECT_LAUNCHER, ROOTLESS, cell, neighbours, owned_by
 
 LAB_FILES = sorted(COMPOSE.glob("*.yml"))
 
@@ -62,6 +62,14 @@ LESSONS: dict[str, list[tuple[str, str, set[str]]]] = {
         ("app", "localhost:8081", {"open"}),  # IPv6 off: localhost means 127.0.0.1
         ("app", "[::1]:8081", {"unreachable"}),
     ],
+    "lan-neighbour": [  # Docker 20.10, measured: direct routing and the 127.0.0.1 DNAT both leak
+        ("@neighbour", "leaky:8080", {"open"}),
+        ("@neighbour", "127.0.0.1:62887", {"open"}),
+        ("@neighbour", "guarded:8080", {"closed"}),  # bound to 127.0.0.1 inside: refused
+        ("@neighbour", "127.0.0.1:62888", {"closed"}),
+        ("@neighbour", "host:62887", {"closed"}),  # the publish is on 127.0.0.1, not the host's link
+        ("host", "host:62887", {"open"}),
+    ],
     "debug-port": [
         ("peer", "app:8080", {"closed"}),  # the declared listener is private
         ("peer", "app:6060", {"open"}),  # the undeclared debug port is not
@@ -95,6 +103,7 @@ def test_reference_lab_checks_clean_and_shows_its_lesson(looplab, engine, lab_fi
         assert done.returncode == 2 and refusal in done.stderr, done.describe()
         assert len(done.stderr.strip().splitlines()) == 1, done.describe()
         assert owned_by(engine, done.pid) == ([], []), "a refused lab must leave nothing behind"
+        assert neighbours(done.pid) == [], "a refused lab must leave no namespace behind"
         return
     assert done.returncode == 0, done.describe()
     assert "Traceback" not in done.stdout + done.stderr, done.describe()
@@ -130,12 +139,15 @@ def test_reference_lab_checks_clean_and_shows_its_lesson(looplab, engine, lab_fi
 
     containers, networks = owned_by(engine, done.pid)
     assert not containers and not networks, "check must remove its lab before exiting"
+    assert neighbours(done.pid) == [], "check must remove its LAN neighbour before exiting"
 
 
 def _refused_here(stem: str) -> str | None:
     """What this configuration says, in one line, instead of running the lab (README, "Engines")."""
     if stem == "host-mode" and ROOTLESS:
         return "RootlessKit's network namespace"
+    if stem == "lan-neighbour" and EXPECT_LAUNCHER != "setns":  # a non-root user, or a rootless engine
+        return "the LAN neighbour @neighbour cannot be made here"
     return None
 
 

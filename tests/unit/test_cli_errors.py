@@ -130,7 +130,7 @@ def _answer(state: str, accepted: frozenset[str]) -> ProbeAnswer:
 
 @pytest.mark.parametrize("state, code", [("open", 0), ("unreachable", 1)])
 def test_probe_exits_1_when_the_model_expected_otherwise(monkeypatch, state, code):
-    monkeypatch.setattr(ondemand, "probe", lambda *a: _answer(state, frozenset({"open"})))
+    monkeypatch.setattr(ondemand, "probe", lambda *a, **kw: _answer(state, frozenset({"open"})))
     done = invoke("probe", "--from", "app", "[::1]:8081")
     assert done.exit_code == code
     assert done.stdout.splitlines()[0] == f"app -> [::1]:8081 (tcp [::1]:8081): {state}"

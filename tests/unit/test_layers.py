@@ -62,3 +62,12 @@ def test_the_domain_model_depends_on_nothing_of_looplab_but_errors():
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PKG)))
 def test_no_module_exceeds_500_lines(path):
     assert len(path.read_text().splitlines()) <= 500
+
+
+def test_namespaces_are_made_only_in_the_runtime_layer():
+    """The LAN neighbour's netns and veth (`ip`) belong to runtime/, never to the plan or the probing
+    logic: those modules run no commands; runtime/neighbour.py needs no Docker."""
+    names = ("plan", "neighbour_cells", "probing", "engine_rules", "isolation", "lan_vantage")
+    logic = [PKG / f"{m}.py" for m in names]
+    assert _offending(logic, ("subprocess", "os.system")) == []
+    assert _offending([PKG / "runtime" / "neighbour.py"], ("docker", "orchestrator.runtime.docker")) == []

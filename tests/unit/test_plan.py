@@ -48,7 +48,7 @@ def seed():
 
 def test_vantage_order(seed):
     lab, _ = seed
-    assert vantages(lab) == ["host", "app", "peer", "@lan", "@outside"]
+    assert vantages(lab) == ["host", "app", "peer", "@lan", "@outside", "@neighbour"]
 
 
 def test_rule1_loopback_listener_open_only_in_own_namespace(seed):

@@ -27,6 +27,7 @@ from .base import (
     from_response,
     inventory_via_agent,
     read_rules_via_agent,
+    split_named,
     to_request,
 )
 
@@ -42,6 +43,7 @@ def helper_caps() -> tuple[str, ...]:
 
 class AgentLauncher:
     name = "agent"
+    enters_named = False
 
     def __init__(self, live: LiveLab) -> None:
         self.live = live
@@ -54,9 +56,12 @@ class AgentLauncher:
         return self._helper
 
     def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
+        batches, refused = split_named(batches)
+        if not batches:
+            return refused
         netns = {b.vantage: (f"/proc/{b.netns.pid}/ns/net" if b.netns.pid else None) for b in batches}
         request = json.dumps(to_request(batches, netns)).encode()
-        return answer(self.live.handle.run_agent(self.helper(), request, deadline_s))
+        return {**refused, **answer(self.live.handle.run_agent(self.helper(), request, deadline_s))}
 
     def inventory(self, namespaces: Sequence[Netns], *, owners: bool) -> dict[str, Inventory]:
         return inventory_via_agent(self, namespaces)

@@ -53,8 +53,12 @@ class FirewallText:
     nft_ruleset: str  # `nft list ruleset`
 
 
+NAMED_NETNS_REFUSAL = "the LAN neighbour's namespace is entered only by the setns launcher (root, next to the engine)"
+
+
 class Launcher(Protocol):
     name: str
+    enters_named: bool  # can enter a named namespace no process owns (`Netns.path`: the LAN neighbour)
 
     def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
         """Run every batch, vantages in parallel; never longer than `deadline_s`. Keys are vantage
@@ -79,6 +83,13 @@ class Launcher(Protocol):
         lab's teardown follows, helpers are left to it (they carry the run's labels): one wave
         of removals instead of two; their agents are ended either way."""
         ...
+
+
+def split_named(batches: Sequence[Batch]) -> tuple[list[Batch], dict[str, VantageOutcome]]:
+    """For a launcher that enters namespaces by pid or container only: the batches it can run, and
+    an error outcome for each bound for a named namespace (never taken for the host's)."""
+    named = {b.vantage: VantageOutcome(b.vantage, NAMED_NETNS_REFUSAL, []) for b in batches if b.netns.path}
+    return [b for b in batches if not b.netns.path], named
 
 
 def to_request(batches: Sequence[Batch], netns: dict[str, str | None]) -> dict:

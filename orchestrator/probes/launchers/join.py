@@ -26,6 +26,7 @@ from .base import (
     add_rule_via_agent,
     inventory_via_agent,
     read_rules_via_agent,
+    split_named,
     to_request,
 )
 from .setns import SetnsLauncher
@@ -35,6 +36,7 @@ _PARALLEL = 8  # sidecar execs in flight
 
 class JoinLauncher:
     name = "join"
+    enters_named = False
 
     def __init__(self, live: LiveLab, *, caps: tuple[str, ...] = ("NET_RAW",)) -> None:
         self.live = live
@@ -58,12 +60,13 @@ class JoinLauncher:
         return self._sidecars[owner]
 
     def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
+        batches, refused = split_named(batches)
         host = [b for b in batches if b.netns.owner == HOST]
         inside: dict[str, list[Batch]] = {}
         for b in batches:
             if b.netns.owner != HOST:
                 inside.setdefault(b.netns.owner, []).append(_rooted_here(b))
-        out = self._here.run(host, deadline_s=deadline_s) if host else {}
+        out = {**refused, **(self._here.run(host, deadline_s=deadline_s) if host else {})}
         with ThreadPoolExecutor(_PARALLEL) as pool:
             for found in pool.map(lambda owned: self._run_inside(owned, deadline_s), inside.items()):
                 out.update(found)

@@ -17,12 +17,13 @@ def _refuse_foreign(owners: list[str]) -> None:
 
 class LocalLauncher:
     name = "local"
+    enters_named = False
 
     def __init__(self) -> None:
         self._here = SetnsLauncher(in_process=True)
 
     def run(self, batches: Sequence[Batch], *, deadline_s: float) -> dict[str, VantageOutcome]:
-        _refuse_foreign([b.vantage for b in batches if b.netns.pid is not None])
+        _refuse_foreign([b.vantage for b in batches if b.netns.pid is not None or b.netns.path])
         return self._here.run(batches, deadline_s=deadline_s)
 
     def inventory(self, namespaces: Sequence[Netns], *, owners: bool) -> dict[str, Inventory]:
@@ -33,7 +34,7 @@ class LocalLauncher:
         raise ProbeError("the local launcher does not change firewall rules (it never touches the host's)")
 
     def read_firewall(self, netns: Netns) -> FirewallText:
-        _refuse_foreign([netns.owner] if netns.pid is not None else [])
+        _refuse_foreign([netns.owner] if netns.pid is not None or netns.path else [])
         return self._here.read_firewall(netns)
 
     def close(self, *, teardown_follows: bool = False) -> None:

@@ -29,6 +29,7 @@ class SetnsLauncher:
     """Needs root (CAP_SYS_ADMIN) and a local engine whose container pids are visible here."""
 
     name = "setns"
+    enters_named = True
 
     def __init__(self, *, in_process: bool = True) -> None:
         self.in_process = in_process
@@ -39,7 +40,7 @@ class SetnsLauncher:
         out = {v: VantageOutcome(v, why, []) for v, why in refused.items()}
         if not ready:
             return out
-        netns = {b.vantage: (f"/proc/{b.netns.pid}/ns/net" if b.netns.pid else None) for b in ready}
+        netns = {b.vantage: path_of(b.netns) for b in ready}
         request = to_request(ready, netns)
         if self.in_process:  # every probe carries its own timeout, so this is bounded too
             response = agent.run_request(request)
@@ -60,6 +61,13 @@ class SetnsLauncher:
 
     def close(self, *, teardown_follows: bool = False) -> None:
         return None
+
+
+def path_of(netns: Netns) -> str | None:
+    """The file setns(2) enters for `netns`: a named namespace's, a process's; None is the host's own."""
+    if netns.path:
+        return netns.path
+    return f"/proc/{netns.pid}/ns/net" if netns.pid else None
 
 
 def not_here(netns: Netns) -> str | None:

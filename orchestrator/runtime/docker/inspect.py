@@ -17,7 +17,7 @@ def inspect_run(
     for name, docker_name in net_names.items():
         attrs = client.api.inspect_network(docker_name)
         cfg = (attrs.get("IPAM", {}).get("Config") or [{}])[0]
-        networks[name] = NetworkState(name, cfg.get("Gateway", ""), bool(attrs.get("Internal")))
+        networks[name] = NetworkState(name, cfg.get("Gateway", ""), bool(attrs.get("Internal")), cfg.get("Subnet", ""))
     services = {s.name: s for s in lab.services}
     members: dict[str, MemberState] = {}
     published: list[Published] = []
