@@ -46,6 +46,7 @@ class RunOptions:
     progress: Progress = _quiet
     warn: Progress = _quiet
     limits: Limits = DEFAULT_LIMITS
+    name: str | None = None  # run the lab under this name instead of its own (unique per pytest worker)
 
     def make_runtime(self) -> Runtime:
         return get_runtime(self.runtime)
@@ -68,6 +69,8 @@ def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -
         opts.warn(msg)
 
     lab = load_lab(path, warn=warn, limits=opts.limits)
+    if opts.name:
+        lab = replace(lab, name=opts.name)
     runtime = opts.make_runtime()
     refuse_host_mode(lab, bool(runtime.info().rootless))
     opts.progress("checking the images")
@@ -127,22 +130,30 @@ def check(path: str, opts: RunOptions) -> Report:
     with signals_raise():  # one guard from the first container to the last removal
         live, launcher = _start(path, opts, keep=False)
         try:
-            noticed = len(live.state.warnings)
-            planned = plan(live.lab, live.state)
-            for msg in live.state.warnings[noticed:]:  # what the engine's rules left out
-                live.warnings.append(msg)
-                opts.warn(msg)
-            opts.progress(f"probing {len(planned)} cells")
-            window_start = time.time()
-            cells = run_matrix(planned, live.state, live.lab.probe, launcher, live.lab)
-            refuse_failed(live)  # a member that died meanwhile: its cells describe a namespace that is gone
-            window = (window_start, time.time())  # the engine's events in it explain a rewrite window
-            if any(not c.passed for c in cells):
-                opts.progress("diagnosing failing cells")
-                finder = FactFinder(LiveReads(live, launcher), live.lab, live.state, window)
-                cells = explain(planned, cells, finder)
+            return probe_matrix(live, launcher, opts, started=started)
         finally:
             _teardown(live, launcher, opts)
+
+
+def probe_matrix(live: LiveLab, launcher: Launcher, opts: RunOptions, *, started: float | None = None) -> Report:
+    """Plan and probe the whole matrix of a running, ready lab; failing cells diagnosed. The lab stays."""
+    started = time.perf_counter() if started is None else started
+    noticed = len(live.state.warnings)
+    planned = plan(live.lab, live.state)
+    warnings = list(live.warnings)
+    for msg in live.state.warnings[noticed:]:  # what the engine's rules left out
+        if msg not in warnings:
+            warnings.append(msg)
+            opts.warn(msg)
+    opts.progress(f"probing {len(planned)} cells")
+    window_start = time.time()
+    cells = run_matrix(planned, live.state, live.lab.probe, launcher, live.lab)
+    refuse_failed(live)  # a member that died meanwhile: its cells describe a namespace that is gone
+    window = (window_start, time.time())  # the engine's events in it explain a rewrite window
+    if any(not c.passed for c in cells):
+        opts.progress("diagnosing failing cells")
+        finder = FactFinder(LiveReads(live, launcher), live.lab, live.state, window)
+        cells = explain(planned, cells, finder)
     return Report(
         lab=live.lab.name,
         engine=live.engine,
@@ -150,7 +161,7 @@ def check(path: str, opts: RunOptions) -> Report:
         cells=tuple(cells),
         run_id=live.state.run_id,
         duration_s=round(time.perf_counter() - started, 3),
-        warnings=tuple(live.warnings),
+        warnings=tuple(warnings),
     )
 
 
@@ -221,4 +232,26 @@ def _owner_alive(labels: dict[str, str], host: str) -> bool:
     return True
 
 
-__all__ = ["LiveLab", "LooplabError", "Removal", "RunOptions", "check", "down", "gc", "up"]
+def start(path: str, opts: RunOptions) -> tuple[LiveLab, Launcher]:
+    """Start a lab for in-process use (the pytest plugin), ready, not kept: `finish` removes it."""
+    return _start(path, opts, keep=False)
+
+
+def finish(live: LiveLab, launcher: Launcher | None, opts: RunOptions) -> None:
+    """Remove a lab `start` made (and the launcher's helpers), deferring signals until it is gone."""
+    _teardown(live, launcher, opts)
+
+
+__all__ = [
+    "LiveLab",
+    "LooplabError",
+    "Removal",
+    "RunOptions",
+    "check",
+    "down",
+    "finish",
+    "gc",
+    "probe_matrix",
+    "start",
+    "up",
+]
