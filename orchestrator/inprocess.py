@@ -79,10 +79,11 @@ class OpenLab:
 
     # -- opening ------------------------------------------------------------------
     @classmethod
-    def start(cls, path: str, opts: RunOptions, *, shown: str | None = None) -> OpenLab:
+    def start(cls, path: str, opts: RunOptions) -> OpenLab:
         """Start the lab file at `path`, ready (every declared listener listens)."""
         live, launcher = start(path, opts)
-        return cls(live, launcher, opts, owner=True, shown=shown or live.lab.name)
+        shown = live.lab.name.removesuffix(f"-{opts.name_suffix}") if opts.name_suffix else live.lab.name
+        return cls(live, launcher, opts, owner=True, shown=shown)
 
     @classmethod
     def attach(cls, run_id: str, opts: RunOptions, *, shown: str | None = None) -> OpenLab:

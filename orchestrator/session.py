@@ -46,7 +46,7 @@ class RunOptions:
     progress: Progress = _quiet
     warn: Progress = _quiet
     limits: Limits = DEFAULT_LIMITS
-    name: str | None = None  # run the lab under this name instead of its own (unique per pytest worker)
+    name_suffix: str = ""  # run the lab as NAME-SUFFIX (unique per pytest-xdist worker and test run)
 
     def make_runtime(self) -> Runtime:
         return get_runtime(self.runtime)
@@ -69,8 +69,8 @@ def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -
         opts.warn(msg)
 
     lab = load_lab(path, warn=warn, limits=opts.limits)
-    if opts.name:
-        lab = replace(lab, name=opts.name)
+    if opts.name_suffix:
+        lab = replace(lab, name=f"{lab.name}-{opts.name_suffix}")
     runtime = opts.make_runtime()
     refuse_host_mode(lab, bool(runtime.info().rootless))
     opts.progress("checking the images")
