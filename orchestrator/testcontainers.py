@@ -33,7 +33,10 @@ def container_ref(obj: Any) -> tuple[str, str]:
     """(member name, container id or name) of a started container in any of the accepted forms."""
     if isinstance(obj, str):
         return _member(obj), obj
-    wrapped = obj.get_wrapped_container() if hasattr(obj, "get_wrapped_container") else obj
+    try:
+        wrapped = obj.get_wrapped_container() if hasattr(obj, "get_wrapped_container") else obj
+    except Exception:  # testcontainers raises ContainerStartException before start()
+        wrapped = None
     cid = getattr(wrapped, "id", None)
     if not cid:
         raise LooplabError(f"{obj!r} is not a started container (start it, or pass its id)")
