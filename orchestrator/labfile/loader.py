@@ -357,7 +357,9 @@ class _LabReader(Reader):
             return f"[::1]:{port}"
         if host in ("127.0.0.1", "host", "localhost") or host in services:
             return f"{host}:{port}"
-        if host.startswith("host:") and host[5:] in services:  # the port SERVICE publishes P on (README)
+        if host.startswith("host:"):  # host:SERVICE:P, the port SERVICE publishes P on (README)
+            if host[5:] not in services:
+                self.fail(at, f"unknown service {host[5:]!r} in target {text!r}")
             return f"{host}:{port}"
         if is_ip(host):
             self.fail(
