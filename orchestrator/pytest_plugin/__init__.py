@@ -58,6 +58,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     shared_root = getattr(session.config, "_looplab_shared_root", None)
     if shared_root is None and from_env is None and not _is_xdist_controller(session.config):
         return
+    if not hasattr(session.config, "_tmp_path_factory"):  # -p no:tmpdir: no shared folder, so no shared lab
+        return
     from .sharing import finish_session
 
     finish_session(session.config, worker=from_env)

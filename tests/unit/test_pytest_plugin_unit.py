@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from importlib.metadata import entry_points
 from types import SimpleNamespace
 
@@ -150,3 +151,31 @@ def test_containers_and_networks_by_duck_typing():
     assert network_ref(SimpleNamespace(name="3f2a-net")) == "3f2a-net"
     with pytest.raises(LooplabError, match="is not a started container"):
         container_ref(SimpleNamespace(get_wrapped_container=lambda: (_ for _ in ()).throw(RuntimeError("no"))))
+
+
+def test_what_assert_matrix_leaves_json_junit_properties_and_an_html_extra(pytester: pytest.Pytester):
+    pytester.makepyfile(
+        test_report="""
+        import json
+        from orchestrator.domain import Cell, Diagnosis, Engine, Report
+        from orchestrator.pytest_plugin.reporting import publish
+
+        def test_publish(request, tmp_path):
+            why = Diagnosis("bound-to-loopback", "app listens on 127.0.0.1 only.", "bind 0.0.0.0.")
+            cell = Cell("peer", "app:80", "tcp", "network", "10.0.0.2", 80, "closed", "open", "broken", diagnosis=why)
+            path = publish(Report("seedx", Engine("docker", "20.10"), (cell,), run_id="r1"), request)
+            assert path == tmp_path / "looplab-seedx.json"
+            assert json.loads(path.read_text())["cells"][0]["diagnosis"]["cause"] == "bound-to-loopback"
+        """
+    )
+    result = _run(pytester, "--junitxml=junit.xml", "--html=report.html", "--self-contained-html")
+    result.assert_outcomes(passed=1)
+    props = [(p.get("name"), p.get("value")) for p in ET.parse(pytester.path / "junit.xml").iter("property")]
+    assert ("looplab_lab", "seedx") in props and ("looplab_failed", "1") in props
+    assert (
+        "looplab_cell",
+        "peer -> app:80/tcp: closed, expected open: bound-to-loopback: "
+        "app listens on 127.0.0.1 only. Fix: bind 0.0.0.0.",
+    ) in props
+    html = (pytester.path / "report.html").read_text()
+    assert "looplab seedx" in html  # the extras' names
