@@ -23,6 +23,7 @@ from dataclasses import replace
 from .addresses import answers, host_port
 from .domain import PlannedCell, TargetKind
 from .engine_rules import apply_engine_rules
+from .errors import LooplabError
 from .isolation import expected_by, isolation_reason, unresolved_cell
 from .labfile.model import ANY_V4, ANY_V6, LOOPBACK_V4, LOOPBACK_V6, Lab, Listener
 from .neighbour_cells import neighbour_cell_for, neighbour_cells
@@ -407,6 +408,7 @@ def _apply_expectations(cells: list[PlannedCell], lab: Lab, state: LabState) -> 
         if not _made(state, exp.vantage):
             continue  # an observer that this run has not started, or a neighbour not asked for
         why = f"expect at {exp.location}" if exp.location else "expect"
+        exp = replace(exp, target=published_target(exp.target, exp.proto, state))
         key = (exp.vantage, exp.target, exp.proto)
         if key in index:
             i = index[key]
@@ -423,6 +425,19 @@ def _apply_expectations(cells: list[PlannedCell], lab: Lab, state: LabState) -> 
             index[key] = len(out)
             out.append(replace(cell, expected=expected, accepted=accepted, reason=why))
     return out
+
+
+def published_target(target: str, proto: str, state: LabState) -> str:
+    """`host:SERVICE:P` as the cell it names, `host:H` (H: the host port SERVICE's container port P is
+    published on, which the engine may have picked); any other target unchanged."""
+    head, _, port = target.rpartition(":")
+    if not head.startswith("host:"):
+        return target
+    service = head[5:]
+    for pub in state.published:
+        if pub.service == service and pub.container_port == int(port) and pub.proto == proto:
+            return f"host:{pub.host_port}"
+    raise LooplabError(f"target {target!r}: {service} publishes no container port {port}/{proto} on the host")
 
 
 def cell_for_target(vantage: str, target: str, proto: str, lab: Lab, state: LabState) -> PlannedCell:

@@ -80,6 +80,28 @@ def take_inventory(state: LabState, launcher: Launcher, namespaces: list[str], *
     return list(read)
 
 
+def wait_ports(
+    state: LabState, launcher: Launcher, wanted: dict[str, set[tuple[int, str]]], *, timeout_s: float
+) -> list[str]:
+    """Poll the inventories of the namespaces in `wanted` until a socket listens on each (port,
+    proto), on any address; what is still missing after `timeout_s` ("app 8080/tcp"), [] if none.
+    For containers looplab did not start (testcontainers), whose listeners nobody declared."""
+    pending = {ns: set(ports) for ns, ports in wanted.items() if ports}
+    deadline = time.monotonic() + timeout_s
+    pause = _FIRST_POLL_S
+    while pending:
+        for ns in take_inventory(state, launcher, sorted(pending), owners=False):
+            seen = {(s.get("port"), s.get("proto")) for s in state.sockets.get(ns, [])}
+            pending[ns] -= seen
+            if not pending[ns]:
+                del pending[ns]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(pause)
+        pause = min(pause * 2, _MAX_POLL_S)
+    return [f"{ns} {port}/{proto}" for ns, ports in sorted(pending.items()) for port, proto in sorted(ports)]
+
+
 def _give_up_on_bind_failures(live: LiveLab, expected: dict[str, list[Listener]], pending: set[str]) -> None:
     """A listener whose process logged that it could not bind will never appear: stop waiting
     for it (the matrix and the diagnosis will show why) and say so once as a warning."""

@@ -48,6 +48,7 @@ class RunOptions:
     warn: Progress = _quiet
     limits: Limits = DEFAULT_LIMITS
     lan: bool = False  # make the LAN neighbour `@neighbour` (`--lan`)
+    name_suffix: str = ""  # run the lab as NAME-SUFFIX (unique per pytest-xdist worker and test run)
 
     def make_runtime(self) -> Runtime:
         return get_runtime(self.runtime)
@@ -70,6 +71,8 @@ def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -
         opts.warn(msg)
 
     lab = load_lab(path, warn=warn, limits=opts.limits)
+    if opts.name_suffix:
+        lab = replace(lab, name=f"{lab.name}-{opts.name_suffix}")
     runtime = opts.make_runtime()
     refuse_host_mode(lab, bool(runtime.info().rootless))
     lan = None if keep else lan_vantage.asked(lab, opts.lan)  # `up` makes none: each later command its own
@@ -138,22 +141,30 @@ def check(path: str, opts: RunOptions) -> Report:
     with signals_raise():  # one guard from the first container to the last removal
         live, launcher = _start(path, opts, keep=False)
         try:
-            noticed = len(live.state.warnings)
-            planned = plan(live.lab, live.state)
-            for msg in live.state.warnings[noticed:]:  # what the engine's rules left out
-                live.warnings.append(msg)
-                opts.warn(msg)
-            opts.progress(f"probing {len(planned)} cells")
-            window_start = time.time()
-            cells = run_matrix(planned, live.state, live.lab.probe, launcher, live.lab)
-            refuse_failed(live)  # a member that died meanwhile: its cells describe a namespace that is gone
-            window = (window_start, time.time())  # the engine's events in it explain a rewrite window
-            if any(not c.passed for c in cells):
-                opts.progress("diagnosing failing cells")
-                finder = FactFinder(LiveReads(live, launcher), live.lab, live.state, window)
-                cells = explain(planned, cells, finder)
+            return probe_matrix(live, launcher, opts, started=started)
         finally:
             _teardown(live, launcher, opts)
+
+
+def probe_matrix(live: LiveLab, launcher: Launcher, opts: RunOptions, *, started: float | None = None) -> Report:
+    """Plan and probe the whole matrix of a running, ready lab; failing cells diagnosed. The lab stays."""
+    started = time.perf_counter() if started is None else started
+    noticed = len(live.state.warnings)
+    planned = plan(live.lab, live.state)
+    warnings = list(live.warnings)
+    for msg in live.state.warnings[noticed:]:  # what the engine's rules left out
+        if msg not in warnings:
+            warnings.append(msg)
+            opts.warn(msg)
+    opts.progress(f"probing {len(planned)} cells")
+    window_start = time.time()
+    cells = run_matrix(planned, live.state, live.lab.probe, launcher, live.lab)
+    refuse_failed(live)  # a member that died meanwhile: its cells describe a namespace that is gone
+    window = (window_start, time.time())  # the engine's events in it explain a rewrite window
+    if any(not c.passed for c in cells):
+        opts.progress("diagnosing failing cells")
+        finder = FactFinder(LiveReads(live, launcher), live.lab, live.state, window)
+        cells = explain(planned, cells, finder)
     return Report(
         lab=live.lab.name,
         engine=live.engine,
@@ -161,7 +172,7 @@ def check(path: str, opts: RunOptions) -> Report:
         cells=tuple(cells),
         run_id=live.state.run_id,
         duration_s=round(time.perf_counter() - started, 3),
-        warnings=tuple(live.warnings),
+        warnings=tuple(warnings),
     )
 
 
@@ -237,4 +248,26 @@ def _owner_alive(labels: dict[str, str], host: str) -> bool:
     return True
 
 
-__all__ = ["LiveLab", "LooplabError", "Removal", "RunOptions", "check", "down", "gc", "up"]
+def start(path: str, opts: RunOptions) -> tuple[LiveLab, Launcher]:
+    """Start a lab for in-process use (the pytest plugin), ready, not kept: `finish` removes it."""
+    return _start(path, opts, keep=False)
+
+
+def finish(live: LiveLab, launcher: Launcher | None, opts: RunOptions) -> None:
+    """Remove a lab `start` made (and the launcher's helpers), deferring signals until it is gone."""
+    _teardown(live, launcher, opts)
+
+
+__all__ = [
+    "LiveLab",
+    "LooplabError",
+    "Removal",
+    "RunOptions",
+    "check",
+    "down",
+    "finish",
+    "gc",
+    "probe_matrix",
+    "start",
+    "up",
+]

@@ -291,6 +291,7 @@ class _LabReader(Reader):
                     here + ("proto",),
                     f"protocol {proto!r} is not supported (tcp or udp)",
                 )
+            self._published_by(here + ("to",), target, proto, services)
             state = self._state(here, entry, proto) if "state" in entry else None
             reachable = self._reachable(here, entry, state)
             seen = (vantage, target, proto)
@@ -311,6 +312,15 @@ class _LabReader(Reader):
                 )
             )
         return tuple(out)
+
+    def _published_by(self, at: KeyPath, target: str, proto: str, services: list[Service]) -> None:
+        """`host:SERVICE:P` names the host port SERVICE publishes its container port P on: it must publish it."""
+        head, _, port = target.rpartition(":")
+        if not head.startswith("host:"):
+            return
+        svc = next(s for s in services if s.name == head[5:])
+        if not any(p.container_port == int(port) and p.proto == proto for p in svc.ports):
+            self.fail(at, f"target {target!r}: {svc.name} publishes no container port {port}/{proto} (see its ports:)")
 
     def _vantage(
         self,
@@ -337,7 +347,8 @@ class _LabReader(Reader):
         if not sep or not host:
             self.fail(
                 at,
-                f"malformed target {text!r} (expected 127.0.0.1:P, [::1]:P, localhost:P, SERVICE:P or host:P)",
+                f"malformed target {text!r} "
+                "(expected 127.0.0.1:P, [::1]:P, localhost:P, SERVICE:P, host:P or host:SERVICE:P)",
             )
         try:
             port = parse_port(port_text)
@@ -348,6 +359,10 @@ class _LabReader(Reader):
                 self.fail(at, f"target {text!r}: only [::1] may be dialled as an IPv6 literal")
             return f"[::1]:{port}"
         if host in ("127.0.0.1", "host", "localhost") or host in services:
+            return f"{host}:{port}"
+        if host.startswith("host:"):  # host:SERVICE:P, the port SERVICE publishes P on (README)
+            if host[5:] not in services:
+                self.fail(at, f"unknown service {host[5:]!r} in target {text!r}")
             return f"{host}:{port}"
         if is_ip(host):
             self.fail(

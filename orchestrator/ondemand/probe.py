@@ -11,12 +11,13 @@ from ..domain import Diagnosis, PlannedCell, Verdict, verdict_for
 from ..engine_rules import refuse_host_dial
 from ..errors import LooplabError
 from ..live_reads import LiveReads
-from ..plan import cell_for_target, lookup, plan
+from ..plan import cell_for_target, lookup, plan, published_target
 from ..probes.launchers import Launcher
 from ..probes.protocol import ProbeResult, ProbeSpec
 from ..runtime.base import LiveLab
 from .attach import check_vantage, open_lab, run_one
 
+_PUBLISHED = re.compile(r"^host:[A-Za-z0-9][A-Za-z0-9_.-]*:\d{1,5}$")
 _TARGET = re.compile(r"^(?P<name>\[::1\]|127\.0\.0\.1|[A-Za-z0-9][A-Za-z0-9_.-]*)(?::(?P<port>\d{1,5}))?$")
 
 
@@ -38,9 +39,13 @@ class ProbeAnswer:
 
 def parse_target(text: str, kind: str, live: LiveLab) -> str:
     """Normalise TARGET (NAME[:PORT]); the port may be left out only for icmp."""
+    if _PUBLISHED.match(text) and text.split(":")[1] in {s.name for s in live.lab.services}:
+        text = published_target(text, "udp" if kind == "udp" else "tcp", live.state)  # host:SERVICE:P
     m = _TARGET.match(text)
     if not m:
-        raise LooplabError(f"target {text!r}: write 127.0.0.1:P, [::1]:P, localhost:P, SERVICE:P or host:P")
+        raise LooplabError(
+            f"target {text!r}: write 127.0.0.1:P, [::1]:P, localhost:P, SERVICE:P, host:P or host:SERVICE:P"
+        )
     name, port = m.group("name"), m.group("port")
     if name not in ("127.0.0.1", "[::1]", "host", "localhost") and name not in {s.name for s in live.lab.services}:
         raise LooplabError(f"target {text!r}: no service {name!r} in lab {live.lab.name}")
@@ -59,10 +64,11 @@ def probe(
     """Dial one target from one vantage, the way the matrix would, and judge it against the model
     (`lan`: make the LAN neighbour `@neighbour` for this command)."""
     with open_lab(lab_name, launcher, (vantage,), lan=lan) as (live, launch):
-        return _probe(live, launch, vantage, target, kind)
+        return probe_live(live, launch, vantage, target, kind)
 
 
-def _probe(live: LiveLab, launcher: Launcher, vantage: str, target: str, kind: str) -> ProbeAnswer:
+def probe_live(live: LiveLab, launcher: Launcher, vantage: str, target: str, kind: str) -> ProbeAnswer:
+    """One probe of a lab this process holds open (`inprocess.OpenLab`, the commands below)."""
     check_vantage(live, vantage)
     target = parse_target(target, kind, live)
     proto = "udp" if kind == "udp" else "tcp"
@@ -92,7 +98,7 @@ def diagnose(
 ) -> tuple[ProbeAnswer, Diagnosis | None]:
     """Probe one cell and explain why it is what it is (even when it passes)."""
     with open_lab(lab_name, launcher, (vantage,), lan=lan) as (live, launch):
-        answer = _probe(live, launch, vantage, target, kind)
+        answer = probe_live(live, launch, vantage, target, kind)
         p, r = answer.cell, answer.result
         cell = p.observed(r.state, verdict=answer.verdict or "pass", latency_ms=r.latency_ms, detail=r.detail)
         return answer, explain_cell(FactFinder(LiveReads(live, launch), live.lab, live.state).facts_for(p, cell))

@@ -159,8 +159,20 @@ class Runtime(Protocol):
         `keep` marks the run as left on purpose (by `up`): `gc` then spares it."""
         ...
 
-    def attach(self, lab_name: str | None) -> LiveLab:
-        """The lab left running by `up` with that name, or the only one; `LooplabError` otherwise."""
+    def attach(self, lab_name: str | None, run_id: str | None = None) -> LiveLab:
+        """The lab left running by `up` with that name, or the only one; with `run_id`, that run,
+        kept or not (another process started it). `LooplabError` otherwise."""
+        ...
+
+    def adopt(self, name: str, members: dict[str, str], networks: list[str], *, observers: bool) -> LiveLab:
+        """Running containers something else started (`members`: service name -> container id) on
+        `networks` (engine names; empty: every network they are on), as a lab called `name`.
+        Observers (`@NET`, `@outside`) are started with `observers`. The teardown removes only
+        what looplab added; the adopted containers and networks are left to their owner."""
+        ...
+
+    def containers_on(self, network: str) -> dict[str, str]:
+        """Running containers on the engine network `network` that looplab did not make: name -> id."""
         ...
 
     def down(self, lab_name: str | None) -> Removal:

@@ -31,6 +31,24 @@ def resource_name(lab: str, run_id: str, member: str) -> str:
     return f"looplab-{lab}-{run_id}-{safe_member}"
 
 
+def member_name(text: str) -> str:
+    """A lab member's name from a container's name: `/elegant_turing` -> `elegant_turing`."""
+    return _SAFE.sub("-", text.lstrip("/").lower()).strip("-") or "container"
+
+
+def preferred_name(attrs: dict, network: str | None = None) -> str:
+    """What people call a container: its first network alias (testcontainers' `with_network_aliases`)
+    that is not its short id, else its name."""
+    nets = attrs.get("NetworkSettings", {}).get("Networks") or {}
+    for name, endpoint in nets.items():
+        if network is not None and name != network:
+            continue
+        for alias in endpoint.get("Aliases") or []:
+            if not attrs.get("Id", "").startswith(alias):
+                return alias
+    return attrs.get("Name", "") or attrs.get("Id", "")[:12]
+
+
 def labels_for(lab: str, run_id: str, role: str, member: str, *, keep: bool, lab_file: str) -> dict[str, str]:
     return {
         MANAGED: "true",

@@ -45,8 +45,10 @@ from looplab_it import (
     remove_neighbour,
 )
 
-# No pulls, ever, in tests: every CLI run inherits this.
+# No pulls, ever, in tests: every CLI run inherits this. testcontainers' reaper (Ryuk) is an
+# image it would pull: off, and the tests' `with` blocks remove their containers themselves.
 os.environ["LOOPLAB_PULL"] = "never"
+os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -40,13 +40,44 @@ def _offending(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
 
 
 def test_runtime_imports_no_layer_above_it():
-    above = tuple(f"orchestrator.{m}" for m in ("plan", "probing", "diagnosis", "report", "session", "ondemand", "cli"))
+    above = tuple(
+        f"orchestrator.{m}"
+        for m in (
+            "plan",
+            "probing",
+            "diagnosis",
+            "report",
+            "session",
+            "ondemand",
+            "cli",
+            "inprocess",
+            "testcontainers",
+            "pytest_plugin",
+        )
+    )
     assert _offending(_modules(PKG / "runtime"), above) == []
 
 
 def test_docker_is_imported_only_under_runtime_docker():
     outside = [p for p in _modules() if (PKG / "runtime" / "docker") not in p.parents]
     assert _offending(outside, ("docker",)) == []
+
+
+def test_the_jobs_never_import_the_plugin_or_the_cli():
+    jobs = [PKG / "session.py", PKG / "inprocess.py", PKG / "testcontainers.py", *_modules(PKG / "ondemand")]
+    assert _offending(jobs, ("orchestrator.pytest_plugin", "orchestrator.cli", "testcontainers")) == []
+
+
+def test_the_plugin_entry_module_imports_only_pytest_and_the_stdlib_at_load():
+    """Its fixtures import the rest when first used (a function-level import is not in this walk)."""
+    tree = ast.parse((PKG / "pytest_plugin" / "__init__.py").read_text())
+    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names} | {
+        n.module or "" for n in top if isinstance(n, ast.ImportFrom) and n.level == 0
+    }
+    relative = [n.module for n in top if isinstance(n, ast.ImportFrom) and n.level]
+    assert names <= {"__future__", "os", "collections.abc", "typing", "pytest"}, names
+    assert relative == [], relative
 
 
 def test_diagnosis_reads_through_injected_reads_only():

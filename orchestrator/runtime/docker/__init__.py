@@ -11,6 +11,8 @@ from ...labfile.model import Lab
 from .. import labels as L
 from ..base import EngineInfo, LiveLab, Progress, Removal, ToolboxBuild
 from ..interrupts import signals_deferred
+from ..state import observer_names
+from .adopt import adopted_lab, containers_on
 from .attach import find_run
 from .engine import connect, engine_info
 from .lifecycle import LabRunner
@@ -65,11 +67,26 @@ class DockerRuntime:
             raise
         return LiveLab(lab, state, runner, runner.engine)
 
-    def attach(self, lab_name: str | None) -> LiveLab:
-        lab, run_id, ids, nets = find_run(self.client, lab_name)
+    def attach(self, lab_name: str | None, run_id: str | None = None) -> LiveLab:
+        lab, run_id, ids, nets = find_run(self.client, lab_name, run_id)
         runner = LabRunner.resume(self.client, lab, run_id, ids, nets, self.toolbox_image())
         runner.engine = self.info()
         return LiveLab(lab, runner.refresh(), runner, runner.engine)
+
+    def adopt(self, name: str, members: dict[str, str], networks: list[str], *, observers: bool) -> LiveLab:
+        lab, ids, nets = adopted_lab(self.client, name, members, networks)
+        runner = LabRunner.resume(self.client, lab, L.new_run_id(), ids, nets, self.toolbox_image(), keep=False)
+        runner.engine = self.info()
+        try:
+            state = runner.start_observers(observer_names(lab)) if observers else runner.refresh()
+        except BaseException:
+            with signals_deferred():
+                runner.teardown()
+            raise
+        return LiveLab(lab, state, runner, runner.engine)
+
+    def containers_on(self, network: str) -> dict[str, str]:
+        return containers_on(self.client, network)
 
     def down(self, lab_name: str | None) -> Removal:
         filters = {"label": [L.MANAGED, f"{L.KEEP}=true"] + ([f"{L.LAB}={lab_name}"] if lab_name else [])}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -187,9 +188,11 @@ class LabRunner:
         ids: dict[str, str],
         net_names: dict[str, str],
         toolbox_image: str,
+        *,
+        keep: bool = True,
     ) -> LabRunner:
-        """A handle on a run already on the engine (left by `up`)."""
-        runner = cls(client, lab, run_id=run_id, toolbox_image=toolbox_image, keep=True)
+        """A handle on a run already on the engine (left by `up`, or started by another process)."""
+        runner = cls(client, lab, run_id=run_id, toolbox_image=toolbox_image, keep=keep)
         runner._net_names = dict(net_names)
         runner._ids = dict(ids)
         return runner
@@ -261,7 +264,9 @@ class LabRunner:
     def start_helper(self, spec: HelperSpec) -> str:
         wanted = replace(spec, join=self._ids[spec.join] if spec.join else None)
         labels = helper_labels(self._labels("launcher", spec.member))
-        return start_helper(self.client, self.toolbox_image, self._name(spec.member), labels, wanted)
+        # a per-process suffix: two processes probing one lab (pytest-xdist workers) each start their own
+        name = f"{self._name(spec.member)}-{secrets.token_hex(2)}"
+        return start_helper(self.client, self.toolbox_image, name, labels, wanted)
 
     def run_agent(self, helper: str, request: bytes, timeout_s: float) -> bytes:
         with self._channels_lock:
