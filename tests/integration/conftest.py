@@ -120,7 +120,9 @@ def _session_engine_ready(engine, spawned_pids: set[int]) -> set[str]:
     try:
         gc_args = ("gc", "--all") if EXCLUSIVE_ENGINE else ("gc",)
         done = runner.run(*gc_args)
-        assert done.returncode == 0, done.describe()
+        # exit 2 only for networks the engine keeps with a stale endpoint count (moby#42119):
+        # gc names each, and only a daemon restart removes them
+        assert done.returncode == 0 or _only_engine_zombies(done.stderr), done.describe()
         assert "Traceback" not in done.stderr, done.describe()
         built = runner.run("toolbox", "build")
         assert built.returncode == 0, built.describe()
@@ -133,6 +135,12 @@ def _session_engine_ready(engine, spawned_pids: set[int]) -> set[str]:
     for net in networks:
         print(f"engine zombie left out of the leak check: {describe(net)}")
     return {n.id for n in networks}
+
+
+def _only_engine_zombies(stderr: str) -> bool:
+    lines = stderr.splitlines()
+    parts = lines[0].removeprefix("looplab: error: ").split("; network ") if len(lines) == 1 else []
+    return bool(parts) and all("no container is attached" in p and "moby#42119" in p for p in parts)
 
 
 @pytest.fixture(autouse=True)
