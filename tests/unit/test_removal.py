@@ -24,6 +24,8 @@ class FakeApi:
         self.calls: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.removing = 0
+        self.detaching: dict[str, int] = {}
+        self.most_at_once = 0
 
     def _log(self, what: str, arg: str) -> None:
         with self.lock:
@@ -46,11 +48,17 @@ class FakeApi:
 
     def disconnect_container_from_network(self, who, net_id, force=False):
         assert force
+        with self.lock:
+            self.detaching[net_id] = self.detaching.get(net_id, 0) + 1
+            self.most_at_once = max(self.most_at_once, self.detaching[net_id])
         self._log("disconnect", who)
         self.attached = {k: v for k, v in self.attached.items() if v != who}
+        with self.lock:
+            self.detaching[net_id] -= 1
 
     def containers(self, all=False, filters=None):
-        return [{"Id": f"c{i}", "Labels": {}} for i in range(40)]
+        on = {"lan": {"NetworkID": "n1"}, "bridge": {"NetworkID": "not-ours"}}
+        return [{"Id": f"c{i}", "Labels": {}, "NetworkSettings": {"Networks": on}} for i in range(40)]
 
     def networks(self, filters=None):
         return [{"Id": "n1", "Name": "looplab-x-r1-lan", "Labels": {}}]
@@ -74,13 +82,18 @@ def no_waiting(monkeypatch):
     monkeypatch.setattr(removal, "_SETTLE_S", 0.0)
 
 
-def test_every_container_is_gone_before_the_first_network_call():
+def test_detach_one_by_one_then_remove_containers_then_networks():
+    """The order that keeps the engine's endpoint count right (moby#42119): endpoints of one
+    network are deleted one at a time, all before any container removal, and every container
+    removal has returned before the first network call."""
     api = FakeApi()
     done = remove_labelled(FakeClient(api), {})
     assert done == Removal(41, (), found=41)
     kinds = [what for what, _ in api.calls]
+    assert kinds[:40] == ["disconnect"] * 40, kinds  # only from the network being removed
+    assert api.most_at_once == 1, "two endpoints of one network were deleted at once"
     first_net = min(i for i, k in enumerate(kinds) if k.endswith("_network"))
-    assert kinds[:first_net] == ["remove_container"] * 40, kinds
+    assert kinds[40:first_net] == ["remove_container"] * 40, kinds
 
 
 def test_a_stale_endpoint_is_disconnected_then_the_network_goes():
