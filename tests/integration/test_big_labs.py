@@ -58,6 +58,7 @@ def test_a_signal_stops_a_big_lab_from_starting(looplab, engine, tmp_path: Path,
     highest = at_signal
     while proc.poll() is None and time.monotonic() - sent < RUN_TIMEOUT:
         highest = max(highest, _containers(engine, proc.pid))
+        time.sleep(0.05)  # a polling interval (the count is the condition): the engine is busy enough
     took = time.monotonic() - sent
     try:
         out, err = proc.communicate(timeout=10)
