@@ -54,6 +54,10 @@ class ReadinessError(LooplabError):
     """A declared listener never appeared in its namespace."""
 
 
+class ResourcesLeft(LooplabError):
+    """A cleanup (`gc`, `down`) could not remove everything; the message says what is left and why."""
+
+
 class ProbeError(LooplabError):
     """The probe machinery itself failed (agent crashed, setns refused)."""
 

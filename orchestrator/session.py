@@ -80,7 +80,7 @@ def _start(path: str, opts: RunOptions, *, keep: bool, observers: bool = True) -
     opts.progress("checking the images")
     runtime.preflight(lab, pull=opts.pull)
     with signals_raise():
-        live = runtime.start(lab, keep=keep, observers=observers, progress=opts.progress)
+        live = runtime.start(lab, keep=keep, observers=observers, progress=opts.progress, warn=warn)
         launcher = None
         try:
             settle_exited(live)  # a one-shot already done is no namespace to enter; a crash is the cause

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .. import session
-from ..errors import LooplabError
+from ..errors import LooplabError, ResourcesLeft
 from ..report import FORMATS, render
 from ..runtime.state import observer_names
 from . import views
@@ -95,9 +95,10 @@ def check_writable(output: str) -> None:
 
 
 def _report_removal(removal: session.Removal) -> None:
+    """What was removed; what the engine kept is an error (exit 2) that names each and its cause."""
     click.echo(f"removed {removal.removed} resource(s)")
-    for message in removal.warnings():
-        warn(message)
+    if removal.stuck:
+        raise ResourcesLeft("; ".join(removal.warnings()))
 
 
 @click.command()

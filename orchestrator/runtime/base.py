@@ -38,19 +38,27 @@ class MemberStatus:
 
 
 @dataclass(frozen=True)
+class Leftover:
+    """A resource a cleanup could not remove, and why (in the engine's words where it has them)."""
+
+    kind: str  # "network" | "container"
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} was not removed: {self.reason}"
+
+
+@dataclass(frozen=True)
 class Removal:
-    """What a cleanup removed, and networks the engine would not let go of."""
+    """What a cleanup removed, and what the engine would not let go of (with the cause)."""
 
     removed: int
-    stuck: tuple[str, ...] = ()
+    stuck: tuple[Leftover, ...] = ()
     found: int | None = None  # resources that matched when listed (None: not counted)
 
     def warnings(self) -> list[str]:
-        return [
-            f"network {name} still has stale endpoints in the engine although no container uses it "
-            "(a known Docker race, moby#42119); it is empty and harmless, and a daemon restart removes it"
-            for name in self.stuck
-        ]
+        return [str(left) for left in self.stuck]
 
 
 @dataclass(frozen=True)
@@ -152,10 +160,13 @@ class Runtime(Protocol):
         `pull` allows), every fixed host port is free. Raises the matching `LooplabError`."""
         ...
 
-    def start(self, lab: Lab, *, keep: bool, observers: bool, progress: Progress) -> LiveLab:
+    def start(
+        self, lab: Lab, *, keep: bool, observers: bool, progress: Progress, warn: Progress | None = None
+    ) -> LiveLab:
         """Create the lab's networks and members (observers too, unless `observers` is False) and
         return it running. It is not yet known to be *ready* (listeners may still be starting).
-        On any failure, or a signal, everything made so far is removed before the error propagates.
+        On any failure, or a signal, nothing more is created, everything made so far is removed
+        (what the engine keeps is passed to `warn`) before the error propagates.
         `keep` marks the run as left on purpose (by `up`): `gc` then spares it."""
         ...
 

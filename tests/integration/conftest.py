@@ -37,6 +37,7 @@ from looplab_it import (
     describe,
     engine_address,
     engine_problem,
+    gc_finished,
     is_ours,
     managed,
     neighbour_is_ours,
@@ -122,7 +123,9 @@ def _session_engine_ready(engine, spawned_pids: set[int]) -> set[str]:
     try:
         gc_args = ("gc", "--all") if EXCLUSIVE_ENGINE else ("gc",)
         done = runner.run(*gc_args)
-        assert done.returncode == 0, done.describe()
+        # exit 2 only for networks the engine keeps with a stale endpoint count (moby#42119):
+        # gc names each, and only a daemon restart removes them
+        assert gc_finished(done.returncode, done.stderr), done.describe()
         assert "Traceback" not in done.stderr, done.describe()
         built = runner.run("toolbox", "build")
         assert built.returncode == 0, built.describe()

@@ -54,7 +54,9 @@ class DockerRuntime:
         self.toolbox_image()
         check_images(self.client, lab, pull=pull, toolbox=True)
 
-    def start(self, lab: Lab, *, keep: bool, observers: bool, progress: Progress) -> LiveLab:
+    def start(
+        self, lab: Lab, *, keep: bool, observers: bool, progress: Progress, warn: Progress | None = None
+    ) -> LiveLab:
         runner = LabRunner(
             self.client, lab, run_id=L.new_run_id(), toolbox_image=self.toolbox_image(), keep=keep, progress=progress
         )
@@ -62,8 +64,13 @@ class DockerRuntime:
         try:
             state = runner.start(observers=observers)
         except BaseException:
-            with signals_deferred():
-                runner.teardown()
+            removal = None
+            try:
+                with signals_deferred():  # a signal during the removal is raised after it
+                    removal = runner.teardown()
+            finally:
+                for message in removal.warnings() if removal else []:
+                    (warn or progress)(message)  # what the engine kept: never "removed" in silence
             raise
         return LiveLab(lab, state, runner, runner.engine)
 

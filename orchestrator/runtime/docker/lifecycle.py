@@ -6,8 +6,8 @@ import os
 import secrets
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 
 import docker
 import docker.errors
@@ -24,9 +24,9 @@ from .events import network_events
 from .helpers import helper_labels, remove_helper, start_helper
 from .inspect import inspect_run
 from .removal import teardown_run
+from .waves import run_wave
 
 Progress = Callable[[str], None]
-_WORKERS = 16
 
 
 def _quiet(_: str) -> None:
@@ -95,25 +95,19 @@ class LabRunner:
         `observers=False`) later, when a probe first needs them (`start_observers`)."""
         lab_nets = [(n.name, n.internal) for n in self.lab.networks] + ([(OUTSIDE, False)] if observers else [])
         self.progress(f"creating {len(lab_nets)} networks")
-        with ThreadPoolExecutor(_WORKERS) as pool:
-            list(pool.map(lambda nv: self._create_network(*nv), lab_nets))
+        run_wave([partial(self._create_network, *nv) for nv in lab_nets], self._stop)
         watchers = observer_names(self.lab) if observers else []
-        levels = _levels(self.lab)
-        for depth, level in enumerate(levels):
-            self.progress(f"starting {len(level) + (len(watchers) if depth == 0 else 0)} containers")
-            with ThreadPoolExecutor(_WORKERS) as pool:
-                jobs = [pool.submit(self._start_service, s) for s in level]
-                if depth == 0:
-                    jobs += [pool.submit(self._start_observer, o) for o in watchers]
-                try:
-                    for job in jobs:
-                        job.result()
-                except BaseException:
-                    self._stop.set()  # before the pool's shutdown waits: no worker keeps waiting on a dependency
-                    raise
+        for depth, level in enumerate(_levels(self.lab)):
+            jobs = [partial(self._start_service, s) for s in level]
+            if depth == 0:
+                jobs += [partial(self._start_observer, o) for o in watchers]
+            self.progress(f"starting {len(jobs)} containers")
+            run_wave(jobs, self._stop)  # a signal or a failure: nothing queued starts (waves.py)
         return self.refresh()
 
     def _create_network(self, name: str, internal: bool) -> None:
+        if self._stop.is_set():
+            return
         docker_name = self._name(name if name != OUTSIDE else "outside")
         try:
             self.client.networks.create(
@@ -129,6 +123,8 @@ class LabRunner:
 
     def _start_service(self, svc: Service) -> None:
         api = self.client.api
+        if self._stop.is_set():  # the run ends: make nothing more
+            return
         if svc.waits_for:  # Compose's service_healthy / service_completed_successfully
             wait_for_dependencies(
                 self.client, svc, self._ids, timeout_s=self.lab.probe.ready_timeout_s, stop=self._stop
@@ -173,6 +169,8 @@ class LabRunner:
         try:
             cid = api.create_container(**kwargs)["Id"]
             self._ids[svc.name] = cid
+            if self._stop.is_set():  # created while the run was stopped: the teardown removes it
+                return
             for att in svc.networks[1:]:
                 api.connect_container_to_network(cid, self._net_names[att.network], aliases=[svc.name, *att.aliases])
             api.start(cid)
@@ -201,11 +199,12 @@ class LabRunner:
         """Start the named observers (`@NET`, `@outside`) in parallel; the run's state afterwards."""
         if OUTSIDE in members and OUTSIDE not in self._net_names:
             self._create_network(OUTSIDE, False)
-        with ThreadPoolExecutor(_WORKERS) as pool:
-            list(pool.map(self._start_observer, members))
+        run_wave([partial(self._start_observer, m) for m in members], self._stop)
         return self.refresh()
 
     def _start_observer(self, member: str) -> None:
+        if self._stop.is_set():
+            return
         net = OUTSIDE if member == OUTSIDE else member[1:]
         api = self.client.api
         try:
@@ -218,7 +217,8 @@ class LabRunner:
                 host_config=api.create_host_config(network_mode=self._net_names[net]),
             )["Id"]
             self._ids[member] = cid
-            api.start(cid)
+            if not self._stop.is_set():
+                api.start(cid)
         except docker.errors.APIError as exc:
             raise EngineError(f"cannot start observer {member}: {exc.explanation or exc}") from exc
 
