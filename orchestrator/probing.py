@@ -10,6 +10,7 @@ from .domain import Cell, PlannedCell
 from .labfile.model import Lab, ProbeSettings
 from .probes.launchers import Batch, Launcher, VantageOutcome
 from .probes.protocol import ProbeResult, ProbeSpec
+from .runtime.quiet import probing
 from .runtime.state import NEIGHBOUR, LabState
 
 
@@ -43,6 +44,13 @@ def run_matrix(
     is `flaky` (on Docker 20.10 another lab's network creation rewrites the firewall and, for a
     few milliseconds, traffic crosses bridges or is dropped): it passes unless `--strict`.
     """
+    with probing(state.engine):  # no looplab run here creates a network meanwhile (runtime/quiet.py)
+        return _probe_twice(planned, state, settings, launcher, lab)
+
+
+def _probe_twice(
+    planned: Sequence[PlannedCell], state: LabState, settings: ProbeSettings, launcher: Launcher, lab: Lab
+) -> list[Cell]:
     deadline = settings.timeout_s + settings.grace_s + 30.0
     cells = judge(planned, launcher.run(batches_for(planned, state, settings), deadline_s=deadline), lab)
     again = [i for i, cell in enumerate(cells) if not cell.passed]

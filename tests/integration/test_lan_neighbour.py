@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from looplab_it import COMPOSE, EXPECT_LAUNCHER, RUN_TIMEOUT, cell, neighbours, owned_by, wait_for
+from looplab_it import COMPOSE, EXPECT_LAUNCHER, RUN_TIMEOUT, cell, gc_finished, neighbours, owned_by, wait_for
 
 CAN_MAKE = EXPECT_LAUNCHER == "setns"  # root next to a rootful engine
 REFUSED = "the LAN neighbour @neighbour cannot be made here"
@@ -164,7 +164,7 @@ def test_gc_removes_the_neighbour_a_hard_kill_left(looplab, engine, tmp_path: Pa
     proc.wait(timeout=30)
     assert neighbours(proc.pid) == made, "a hard kill leaves the namespace: gc's job"
     done = looplab.run("gc")
-    assert done.returncode == 0, done.describe()
+    assert gc_finished(done.returncode, done.stderr), done.describe()  # engine zombies (moby#42119) aside
     assert neighbours(proc.pid) == [], f"gc must remove the neighbour {made}\n{done.describe()}"
     assert owned_by(engine, proc.pid) == ([], [])
 

@@ -17,6 +17,7 @@ from ...errors import EngineError, LooplabError, PortInUseError, ProbeError, Rea
 from ...labfile.model import Lab, Service
 from .. import labels as L
 from ..base import HelperSpec, MemberStatus, Removal
+from ..quiet import creating_networks
 from ..state import OUTSIDE, LabState, NetworkEvent, observer_names
 from .agent_channel import AgentChannel
 from .conditions import wait_for_dependencies
@@ -95,7 +96,8 @@ class LabRunner:
         `observers=False`) later, when a probe first needs them (`start_observers`)."""
         lab_nets = [(n.name, n.internal) for n in self.lab.networks] + ([(OUTSIDE, False)] if observers else [])
         self.progress(f"creating {len(lab_nets)} networks")
-        run_wave([partial(self._create_network, *nv) for nv in lab_nets], self._stop)
+        with creating_networks(self.engine, self.progress):  # not while another looplab run probes (quiet.py)
+            run_wave([partial(self._create_network, *nv) for nv in lab_nets], self._stop)
         watchers = observer_names(self.lab) if observers else []
         for depth, level in enumerate(_levels(self.lab)):
             jobs = [partial(self._start_service, s) for s in level]
@@ -198,7 +200,8 @@ class LabRunner:
     def start_observers(self, members: list[str]) -> LabState:
         """Start the named observers (`@NET`, `@outside`) in parallel; the run's state afterwards."""
         if OUTSIDE in members and OUTSIDE not in self._net_names:
-            self._create_network(OUTSIDE, False)
+            with creating_networks(self.engine, self.progress):
+                self._create_network(OUTSIDE, False)
         run_wave([partial(self._start_observer, m) for m in members], self._stop)
         return self.refresh()
 
