@@ -1,7 +1,7 @@
 """Keep an engine quiet while a matrix is probed: network creation waits until probing ends.
 
 On Docker before 28, creating a bridge network rewrites the isolation chains, and for a few
-milliseconds traffic crosses bridges (docs/ARCHITECTURE.md, "Probing"). Two looplab processes on
+milliseconds traffic crosses bridges (docs/ARCHITECTURE.md, "One engine, several runs"). Two looplab processes on
 one engine (pytest-xdist workers, parallel CI jobs on one runner) would open that window for each
 other, and a probe in it sees a real, but self-inflicted, leak. So looplab processes on this
 machine share a reader-writer lock per engine, a file under the temporary directory locked with
