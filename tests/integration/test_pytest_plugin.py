@@ -195,8 +195,14 @@ def test_an_interrupted_run_leaves_nothing(pytester: pytest.Pytester, engine, pr
         """
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # SIGINT as a terminal delivers it, even when this session was started in the background
+    # (a shell starts background jobs with SIGINT ignored, and Python then keeps it ignored)
+    run_pytest = (
+        "import signal, sys, pytest; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.exit(pytest.main(['-p', 'no:cacheprovider', '-q']))"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        [sys.executable, "-c", run_pytest],
         cwd=pytester.path,
         env=env,
         stdout=subprocess.PIPE,
