@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeGuard
 
 from ..domain import Engine
 
@@ -31,7 +32,7 @@ POLL_S = 0.01
 QUIET_FROM_MAJOR = 28  # Docker 28 stopped rewriting the isolation chains on network creation
 
 
-def needs_quiet(engine: Engine | None) -> bool:
+def needs_quiet(engine: Engine | None) -> TypeGuard[Engine]:
     """Whether network creation on this engine opens a window across bridges (Docker before 28)."""
     if engine is None or engine.kind != "docker":
         return False
@@ -61,7 +62,7 @@ def creating_networks(engine: Engine | None, warn: Callable[[str], None] | None 
 
 @contextmanager
 def _held(engine: Engine | None, mode: int, what: str, warn: Callable[[str], None] | None) -> Iterator[None]:
-    if engine is None or not needs_quiet(engine):
+    if not needs_quiet(engine):
         yield
         return
     path = lock_path(engine)
