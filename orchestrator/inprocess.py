@@ -110,10 +110,12 @@ class OpenLab:
         expect: Iterable[Any] = (),
         observers: bool = True,
         ready_timeout_s: float = 30.0,
+        require_listening: bool = True,
     ) -> OpenLab:
         """Containers something else started, as a lab: listeners are read from their sockets and
         taken as declared (the model derives who should reach them); `expect` pins cells. Ports the
-        containers expose or publish are waited for (at most `ready_timeout_s`): nobody declared them."""
+        containers expose or publish are waited for (at most `ready_timeout_s`): nobody declared them.
+        Without `require_listening` a port still silent then is a warning of the lab, not an error."""
         opts = opts or RunOptions()
         live = opts.make_runtime().adopt(name, dict(members), list(networks), observers=observers)
         try:
@@ -132,8 +134,10 @@ class OpenLab:
                 if not s.is_host_mode
             }
             missing = wait_ports(live.state, launcher, wanted, timeout_s=ready_timeout_s)
-            if missing:
+            if missing and require_listening:
                 raise ReadinessError(f"not listening after {ready_timeout_s:g}s: {', '.join(missing)}")
+            if missing:
+                live.warnings.append(f"exposed or published but not listening: {', '.join(missing)}")
             lab.adopted = live.lab, pinned
             lab.rediscover()
         except BaseException:

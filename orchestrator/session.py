@@ -49,13 +49,14 @@ class RunOptions:
     limits: Limits = DEFAULT_LIMITS
     lan: bool = False  # make the LAN neighbour `@neighbour` (`--lan`)
     name_suffix: str = ""  # run the lab as NAME-SUFFIX (unique per pytest-xdist worker and test run)
+    read_firewalls: bool = False  # helpers that join a namespace may read its iptables rules (audit)
 
     def make_runtime(self) -> Runtime:
         return get_runtime(self.runtime)
 
     def make_launcher(self, live: LiveLab) -> Launcher:
         """The launcher for this running lab; `live.launcher` records which and why."""
-        caps = ("NET_RAW", "NET_ADMIN") if live.lab.firewall else ("NET_RAW",)
+        caps = ("NET_RAW", "NET_ADMIN") if live.lab.firewall or self.read_firewalls else ("NET_RAW",)
         # readiness and the matrix enter every namespace: prove them all at once
         launcher, live.launcher = make_launcher(self.launcher, live, caps=caps, enter=list(live.state.members))
         return launcher

@@ -18,7 +18,7 @@ import click
 from .. import __version__
 from ..errors import Interrupted, LooplabError
 from ..runtime.interrupts import hold_for_test
-from . import compare_command, lab_commands, ondemand_commands
+from . import audit_command, compare_command, lab_commands, ondemand_commands
 
 EXIT_SIGINT = 130
 
@@ -54,7 +54,12 @@ def main() -> None:
     """Probe a Docker lab from every network namespace and report who reaches what."""
 
 
-for _command in (*lab_commands.COMMANDS, *ondemand_commands.COMMANDS, *compare_command.COMMANDS):
+for _command in (
+    *lab_commands.COMMANDS,
+    *ondemand_commands.COMMANDS,
+    *compare_command.COMMANDS,
+    *audit_command.COMMANDS,
+):
     main.add_command(_command)
 
 

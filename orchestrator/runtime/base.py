@@ -20,6 +20,7 @@ from typing import Protocol
 
 from ..domain import Engine
 from ..labfile.model import Lab
+from .foreign import ForeignContainer, Selection
 from .state import LabState, NetworkEvent
 
 Progress = Callable[[str], None]
@@ -184,6 +185,12 @@ class Runtime(Protocol):
 
     def containers_on(self, network: str) -> dict[str, str]:
         """Running containers on the engine network `network` that looplab did not make: name -> id."""
+        ...
+
+    def foreign(self, selection: Selection, warn: Progress) -> list[ForeignContainer]:
+        """Read the selected containers looplab did not make (`audit`), changing nothing. A selection
+        that names nothing auditable raises `LooplabError`; containers a project or `--all` holds
+        that cannot be audited (stopped, host network) are left out and passed to `warn`."""
         ...
 
     def down(self, lab_name: str | None) -> Removal:

@@ -10,11 +10,13 @@ import docker
 from ...labfile.model import Lab
 from .. import labels as L
 from ..base import EngineInfo, LiveLab, Progress, Removal, ToolboxBuild
+from ..foreign import ForeignContainer, Selection
 from ..interrupts import signals_deferred
 from ..state import observer_names
 from .adopt import adopted_lab, containers_on
 from .attach import find_run
 from .engine import connect, engine_info
+from .foreign import foreign_containers
 from .lifecycle import LabRunner
 from .preflight import check_host_ports, check_images
 from .removal import remove_labelled
@@ -94,6 +96,9 @@ class DockerRuntime:
 
     def containers_on(self, network: str) -> dict[str, str]:
         return containers_on(self.client, network)
+
+    def foreign(self, selection: Selection, warn: Progress) -> list[ForeignContainer]:
+        return foreign_containers(self.client, selection, warn)
 
     def down(self, lab_name: str | None) -> Removal:
         filters = {"label": [L.MANAGED, f"{L.KEEP}=true"] + ([f"{L.LAB}={lab_name}"] if lab_name else [])}

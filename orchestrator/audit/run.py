@@ -1,0 +1,52 @@
+"""The audit job: read the selected containers, adopt them as a lab, probe, find; nothing of the
+user's is changed and everything looplab added is removed, on every way out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .. import lan_vantage
+from ..inprocess import OpenLab
+from ..runtime.foreign import Selection
+from ..runtime.interrupts import signals_raise
+from ..session import RunOptions
+from .findings import find
+from .model import Audit
+
+READY_WAIT_S = 5.0  # a running stack listens already; a port still silent then is a warning, not an error
+
+
+def audit(selection: Selection, opts: RunOptions, *, observers: bool = True) -> Audit:
+    """Probe the selected running containers from every vantage and report what they expose."""
+    opts = replace(opts, read_firewalls=True)
+    runtime = opts.make_runtime()
+    opts.progress(f"reading {selection.describe()}")
+    containers = runtime.foreign(selection, opts.warn)
+    lan = "--lan" if opts.lan else None
+    lan_vantage.refuse_early(lan, runtime.info(), opts.launcher)
+    name = selection.project or "audit"
+    with signals_raise():
+        opts.progress(f"adopting {len(containers)} containers")
+        lab = OpenLab.adopt(
+            name,
+            {c.member: c.id for c in containers},
+            opts=opts,
+            observers=observers,
+            ready_timeout_s=READY_WAIT_S,
+            require_listening=False,
+        )
+        with lab:
+            for message in lab.live.warnings:
+                opts.warn(message)
+            if lan:
+                opts.progress("making the LAN neighbour")
+                lan_vantage.make(lab.live, lab.launcher, lan)
+            report = lab.matrix()
+            findings = find(containers, lab.live.lab, report.cells, observers=observers)
+    return Audit(
+        subject=selection.describe(),
+        containers=tuple(containers),
+        findings=tuple(findings),
+        report=report,
+        observers=observers,
+    )
