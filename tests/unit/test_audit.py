@@ -179,7 +179,9 @@ def test_compose_needs_reads_the_v2_label_and_else_the_v1_file(tmp_path: Path):
 
 
 def _audit(containers, cells) -> Audit:
-    report = Report(lab="shop", engine=Engine("docker", "20.10"), launcher="setns", cells=tuple(cells), run_id="abc", duration_s=1.0)
+    report = Report(
+        lab="shop", engine=Engine("docker", "20.10"), launcher="setns", cells=tuple(cells), run_id="abc", duration_s=1.0
+    )
     found = find(containers, lab(WEB, APP), cells, observers=True)
     return Audit("project shop", tuple(containers), tuple(found), report, observers=True)
 

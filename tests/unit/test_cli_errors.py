@@ -146,7 +146,7 @@ def test_resolve_exits_1_when_the_name_does_not_resolve(monkeypatch, state, code
     assert ("does not resolve" in done.stdout) == (code == 1)
 
 
-NAMESPACE_COMMANDS = {"check", "up", "probe", "diagnose", "resolve", "sockets", "scan", "compare"}
+NAMESPACE_COMMANDS = {"check", "up", "probe", "diagnose", "resolve", "sockets", "scan", "compare", "audit"}
 
 
 def test_launcher_option_on_every_namespace_command_from_the_registry():

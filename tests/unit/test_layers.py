@@ -64,7 +64,13 @@ def test_docker_is_imported_only_under_runtime_docker():
 
 
 def test_the_jobs_never_import_the_plugin_or_the_cli():
-    jobs = [PKG / "session.py", PKG / "inprocess.py", PKG / "testcontainers.py", *_modules(PKG / "ondemand")]
+    jobs = [
+        PKG / "session.py",
+        PKG / "inprocess.py",
+        PKG / "testcontainers.py",
+        *_modules(PKG / "ondemand"),
+        *_modules(PKG / "audit"),
+    ]
     assert _offending(jobs, ("orchestrator.pytest_plugin", "orchestrator.cli", "testcontainers")) == []
 
 
