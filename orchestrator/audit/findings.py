@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from ..domain import Cell
+from ..domain import Cell, Engine
 from ..labfile.model import Lab, Listener, is_loopback
 from ..runtime.foreign import ForeignContainer, ForeignPublish
 from .model import Finding
@@ -28,7 +28,14 @@ def evidence(cell: Cell) -> str:
     return f"{text} ({cell.detail})" if cell.detail else text
 
 
-def find(containers: Iterable[ForeignContainer], lab: Lab, cells: Iterable[Cell], *, observers: bool) -> list[Finding]:
+def find(
+    containers: Iterable[ForeignContainer],
+    lab: Lab,
+    cells: Iterable[Cell],
+    *,
+    observers: bool,
+    engine: Engine | None = None,
+) -> list[Finding]:
     """Every finding of one audit, most severe first; each failing cell is explained by one."""
     members = {c.member: c for c in containers}
     cells = list(cells)
@@ -44,7 +51,7 @@ def find(containers: Iterable[ForeignContainer], lab: Lab, cells: Iterable[Cell]
 
     for c in members.values():
         for p in c.published:
-            _published(c, p, cells, listening, observers, add)
+            _published(c, p, cells, listening, observers, outside_blind(engine), add)
     _listeners(members, listening, cells, add)
     behind = {(p.host_port, p.proto): c.member for c in members.values() for p in c.published}
     _neighbour(cells, behind, add)
@@ -55,7 +62,13 @@ def find(containers: Iterable[ForeignContainer], lab: Lab, cells: Iterable[Cell]
 
 
 def _published(
-    c: ForeignContainer, p: ForeignPublish, cells: list[Cell], listening: Listening, observers: bool, add: Add
+    c: ForeignContainer,
+    p: ForeignPublish,
+    cells: list[Cell],
+    listening: Listening,
+    observers: bool,
+    blind: str | None,
+    add: Add,
 ) -> None:
     target = f"host:{p.host_port}/{p.proto}"
     mine = [x for x in cells if x.target_kind == "published" and x.port == p.host_port and x.proto == p.proto]
@@ -63,11 +76,15 @@ def _published(
     if p.host_ip in ALL_INTERFACES:
         reached = [x for x in outside if x.state == "open"]
         looked = bool(outside)
-        if reached or not looked:
-            seen = tuple(evidence(x) for x in reached) or (
-                f"published on {p.host_ip or '0.0.0.0'}:{p.host_port} (not probed from outside: "
-                f"{'--no-observers' if not observers else 'no @outside cell'})",
-            )
+        if reached or not looked or blind:
+            bound = f"published on {p.host_ip or '0.0.0.0'}:{p.host_port}"
+            if reached:
+                seen = tuple(evidence(x) for x in reached)
+            elif not looked:
+                why = "--no-observers" if not observers else "no @outside cell"
+                seen = (f"{bound} (not probed from outside: {why})",)
+            else:
+                seen = (*(evidence(x) for x in outside), f"{bound}; @outside did not reach it, but {blind}")
             add(
                 Finding(
                     "published-all-interfaces",
@@ -179,6 +196,21 @@ def _listeners(members: dict[str, ForeignContainer], listening: Listening, cells
                 ),
                 (),
             )
+
+
+def outside_blind(engine: Engine | None) -> str | None:
+    """Why `@outside` not reaching a port published on every interface proves nothing here; None
+    where it stands for the host's other interfaces (a local rootful engine)."""
+    if engine is None:
+        return "the engine is unknown"
+    if engine.rootless:
+        return (
+            "on a rootless engine containers reach RootlessKit's namespace, while its port driver "
+            "listens on every interface of the host"
+        )
+    if engine.desktop or engine.local is False:
+        return "the engine runs on another machine (Docker Desktop or remote), whose interfaces @outside does not see"
+    return None
 
 
 def owner(cell: Cell, behind: dict[tuple[int, str], str]) -> str:

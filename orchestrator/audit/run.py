@@ -42,7 +42,7 @@ def audit(selection: Selection, opts: RunOptions, *, observers: bool = True) -> 
                 opts.progress("making the LAN neighbour")
                 lan_vantage.make(lab.live, lab.launcher, lan)
             report = lab.matrix()
-            findings = find(containers, lab.live.lab, report.cells, observers=observers)
+            findings = find(containers, lab.live.lab, report.cells, observers=observers, engine=report.engine)
     return Audit(
         subject=selection.describe(),
         containers=tuple(containers),

@@ -86,11 +86,28 @@ def test_a_0000_publish_reached_from_outside_is_exposed_with_the_cell_as_evidenc
     assert "127.0.0.1:28080:8080" in f.fix
 
 
-def test_a_0000_publish_outside_did_not_reach_is_only_info():
+ROOTFUL = Engine("docker", "20.10", rootless=False, local=True)
+
+
+def test_a_0000_publish_outside_did_not_reach_is_only_info_on_a_local_rootful_engine():
     web = container("web", published=[ForeignPublish("0.0.0.0", 28080, 8080, "tcp")])
     cells = [cell("@outside", "host:28080", "filtered", kind="published")]
-    f = kinds(find([web], lab(WEB), cells, observers=True))[("published-all-interfaces", "host:28080/tcp")]
+    f = kinds(find([web], lab(WEB), cells, observers=True, engine=ROOTFUL))[
+        ("published-all-interfaces", "host:28080/tcp")
+    ]
     assert f.level == "info"
+
+
+def test_on_a_rootless_engine_outside_not_reaching_a_0000_publish_proves_nothing():
+    """RootlessKit listens on every interface of the host; @outside dials its namespace instead."""
+    web = container("web", published=[ForeignPublish("0.0.0.0", 28080, 8080, "tcp")])
+    cells = [cell("@outside", "host:28080", "closed", kind="published")]
+    rootless = Engine("docker", "20.10", rootless=True, local=True)
+    f = kinds(find([web], lab(WEB), cells, observers=True, engine=rootless))[
+        ("published-all-interfaces", "host:28080/tcp")
+    ]
+    assert f.level == "exposed" and "RootlessKit" in f.evidence[-1]
+    assert f.evidence[0] == "@outside -> host:28080/tcp: closed"
 
 
 def test_without_observers_a_0000_publish_is_still_exposed_and_says_nobody_looked():
