@@ -28,6 +28,17 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Socket:
+    """A listening socket found in a member's namespace, with its owner where it can be read."""
+
+    member: str
+    proto: str
+    address: str
+    port: int
+    process: str  # "pid 17 python3 serve ..." or ""
+
+
+@dataclass(frozen=True)
 class Audit:
     """What `looplab audit` read, probed and found; the matrix is the same `Report` `check` makes."""
 
@@ -36,6 +47,7 @@ class Audit:
     findings: tuple[Finding, ...]
     report: Report
     observers: bool  # whether looplab's observers probed (`--no-observers` turns them off)
+    sockets: tuple[Socket, ...] = ()  # every listening socket of every audited namespace
 
     def failing(self, fail_on: str) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.at_least(fail_on))

@@ -9,7 +9,7 @@ import json
 from dataclasses import asdict
 
 from ..report.json_report import to_dict
-from .model import LEVELS, Audit, Finding
+from .model import LEVELS, Audit, Finding, Socket
 
 SCHEMA = "looplab/audit@1"
 FORMATS = ("terminal", "json", "markdown", "html")
@@ -47,8 +47,16 @@ def terminal(audit: Audit, *, color: bool = False) -> str:
         if f.fix:
             lines.append(f"    fix:  {f.fix}")
         lines.append("")
+    if audit.sockets:
+        lines.append("listening:")
+        lines += [f"  {_socket(sock)}" for sock in audit.sockets]
     lines += [f"warning: {w}" for w in audit.report.warnings]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _socket(sock: Socket) -> str:
+    where = f"[{sock.address}]" if ":" in sock.address else sock.address
+    return f"{sock.member:<12} {sock.proto}  {where}:{sock.port}" + (f"  {sock.process}" if sock.process else "")
 
 
 def to_dict_audit(audit: Audit) -> dict:
@@ -62,6 +70,7 @@ def to_dict_audit(audit: Audit) -> dict:
             for c in audit.containers
         ],
         "findings": [asdict(f) for f in audit.findings],
+        "sockets": [asdict(sock) for sock in audit.sockets],
         "matrix": to_dict(audit.report),
     }
 
@@ -85,6 +94,10 @@ def markdown(audit: Audit) -> str:
         lines += [f"- seen: `{e}`" for e in f.evidence]
         if f.fix:
             lines += ["", f"**Fix:** {_md(f.fix)}"]
+        lines.append("")
+    if audit.sockets:
+        lines += ["## listening sockets", "", "| member | proto | address | process |", "|---|---|---|---|"]
+        lines += [f"| {s.member} | {s.proto} | `{s.address}:{s.port}` | {_md(s.process)} |" for s in audit.sockets]
         lines.append("")
     lines += [f"> warning: {_md(w)}" for w in audit.report.warnings]
     return "\n".join(lines).rstrip() + "\n"

@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .. import lan_vantage
+from ..addresses import owner_text
 from ..inprocess import OpenLab
+from ..probes.agent.resolve import DOCKER_DNS
 from ..runtime.foreign import Selection
 from ..runtime.interrupts import signals_raise
+from ..runtime.state import LabState
 from ..session import RunOptions
 from .findings import find
-from .model import Audit
+from .model import Audit, Socket
 
 READY_WAIT_S = 5.0  # a running stack listens already; a port still silent then is a warning, not an error
 
@@ -42,6 +45,7 @@ def audit(selection: Selection, opts: RunOptions, *, observers: bool = True) -> 
                 opts.progress("making the LAN neighbour")
                 lan_vantage.make(lab.live, lab.launcher, lan)
             report = lab.matrix()
+            sockets = listening_sockets(lab.live.state, [c.member for c in containers])
             findings = find(containers, lab.live.lab, report.cells, observers=observers, engine=report.engine)
     return Audit(
         subject=selection.describe(),
@@ -49,4 +53,18 @@ def audit(selection: Selection, opts: RunOptions, *, observers: bool = True) -> 
         findings=tuple(findings),
         report=report,
         observers=observers,
+        sockets=sockets,
     )
+
+
+def listening_sockets(state: LabState, members: list[str]) -> tuple[Socket, ...]:
+    """The inventory of each audited member's namespace (a shared namespace is listed once)."""
+    out = []
+    for member in members:
+        if state.namespace_of(member) != member:
+            continue  # it shares another member's namespace: listed under that member
+        for sock in state.sockets.get(member, []):
+            if sock["address"] == DOCKER_DNS:
+                continue  # Docker's embedded resolver, in every container on a user network
+            out.append(Socket(member, sock["proto"], sock["address"], sock["port"], owner_text(sock)))
+    return tuple(sorted(out, key=lambda s: (s.member, s.proto, s.port, s.address)))

@@ -145,6 +145,9 @@ def test_each_exposure_of_the_stack_is_a_finding_with_evidence(audited, stack: S
     assert not [f for f in doc["findings"] if f["kind"] == "undeclared-listener" and f["target"] == "api:9000/tcp"]
     peers = _finding(doc, "reachable-by-peers", "api:9000/tcp")
     assert "client" in peers["title"]
+    sockets = {(s["member"], s["address"], s["port"]): s["process"] for s in doc["sockets"]}
+    assert {("api", "0.0.0.0", 5678), ("app", "127.0.0.1", 8081), ("db", "0.0.0.0", 5432)} <= set(sockets), sockets
+    assert "serve" in sockets[("api", "0.0.0.0", 5678)], sockets  # with its process
 
 
 def test_a_firewall_rule_that_drops_is_a_finding_with_the_rule(audited):
