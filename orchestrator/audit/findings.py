@@ -54,7 +54,7 @@ def find(
             _published(c, p, cells, listening, observers, outside_blind(engine), add)
     _listeners(members, listening, cells, add)
     behind = {(p.host_port, p.proto): c.member for c in members.values() for p in c.published}
-    _neighbour(cells, behind, add)
+    _neighbour([x for x in cells if id(x) not in covered], behind, add)
     _firewall(cells, behind, add)
     _the_rest([x for x in cells if id(x) not in covered], behind, add)
     order = {"broken": 0, "exposed": 1, "info": 2}
@@ -223,6 +223,13 @@ def owner(cell: Cell, behind: dict[tuple[int, str], str]) -> str:
     return cell.target.rsplit(":", 1)[0]
 
 
+_LAN_FIX = (
+    "bind the service to 127.0.0.1 if only its own namespace needs it; use Docker >= 28, which drops "
+    "traffic from other interfaces to container addresses; or add a DOCKER-USER rule that drops what "
+    "arrives from the LAN interface for the bridges"
+)
+
+
 def _neighbour(cells: list[Cell], behind: dict[tuple[int, str], str], add: Add) -> None:
     by_target: dict[str, list[Cell]] = defaultdict(list)
     for x in cells:
@@ -236,9 +243,14 @@ def _neighbour(cells: list[Cell], behind: dict[tuple[int, str], str], add: Add) 
                 "exposed",
                 service,
                 target,
-                f"a machine on the host's LAN (@neighbour) reaches {target}",
+                f"a machine on the host's LAN (@neighbour) reaches {target}"
+                + (
+                    ""
+                    if seen[0].target_kind == "published"
+                    else f" at the container's own address {seen[0].address} (the host routes to its bridges)"
+                ),
                 tuple(evidence(x) for x in seen) + tuple(f"diagnosis: {x.diagnosis}" for x in seen[:1] if x.diagnosis),
-                seen[0].diagnosis.fix if seen[0].diagnosis else "publish on 127.0.0.1, or drop the publish",
+                seen[0].diagnosis.fix if seen[0].diagnosis else _LAN_FIX,
             ),
             seen,
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from looplab_it import ENGINE_REQUIRED, HERE, Looplab, free_port
+from looplab_it import ENGINE_REQUIRED, EXPECT_LAUNCHER, HERE, Looplab, free_port, neighbours
 
 STACK = HERE / "stacks" / "audit-stack.yml"
 LISTENING = {"web": [8080], "app": [8081], "api": [9000, 5678], "db": [5432]}
@@ -225,3 +225,19 @@ def test_a_stopped_or_host_network_container_is_one_line(looplab, _session_engin
     finally:
         stopped.remove(force=True)
         hosted.remove(force=True)
+
+
+def test_lan_adds_the_neighbour_where_it_can_be_made_and_is_one_line_where_not(stack: Stack, looplab):
+    done = looplab.run("audit", "--project", stack.project, "--lan", "--format", "json")
+    if EXPECT_LAUNCHER != "setns":  # not root next to a rootful engine: refused before anything starts
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.describe()
+        assert "the LAN neighbour @neighbour cannot be made here" in lines[0], done.describe()
+        return
+    assert done.returncode == 1, done.describe()
+    doc = done.json()
+    web = _finding(doc, "published-all-interfaces", f"host:{stack.web_port}/tcp")
+    assert f"@neighbour -> host:{stack.web_port}/tcp: open" in web["evidence"], web
+    lan = [f for f in doc["findings"] if f["kind"] == "lan-exposure"]
+    assert all(f["target"] != f"host:{stack.web_port}/tcp" for f in lan), "the publish is one finding, not two"
+    assert neighbours(done.pid) == [], "the neighbour is removed with the run"
