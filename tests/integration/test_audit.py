@@ -241,3 +241,11 @@ def test_lan_adds_the_neighbour_where_it_can_be_made_and_is_one_line_where_not(s
     lan = [f for f in doc["findings"] if f["kind"] == "lan-exposure"]
     assert all(f["target"] != f"host:{stack.web_port}/tcp" for f in lan), "the publish is one finding, not two"
     assert neighbours(done.pid) == [], "the neighbour is removed with the run"
+
+
+def test_all_audits_every_running_container_looplab_did_not_start(stack: Stack, looplab):
+    done = looplab.run("audit", "--all", "--no-observers", "--fail-on", "never", "--format", "json")
+    assert done.returncode == 0, done.describe()
+    names = {c["name"] for c in done.json()["containers"]}
+    assert {c.name for c in stack.containers(docker.from_env()).values()} <= names, names
+    assert not [n for n in names if n.startswith("looplab-")], "looplab's own containers are never audited"
