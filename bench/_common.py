@@ -110,6 +110,8 @@ def environment() -> dict:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "commit": out(["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "HEAD"]),
+        "tree_dirty": bool(out(["git", "-C", str(Path(__file__).resolve().parent), "status", "--porcelain"])),
     }
 
 

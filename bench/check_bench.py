@@ -12,7 +12,8 @@ Every way is timed as processes, from the first spawn to the last exit (what a s
   every container is running: the toolbox has no healthcheck), then readiness, then `down -t 0`;
 - v2: the same binary, `up -d`, readiness, `down -t 0` (readiness by /proc alone);
 - up/down: `looplab up COPY` then `looplab down NAME` (a copy of FILE under a unique name, so
-  `down` can never reach a colleague's lab of the same file): looplab's own lifecycle, no probing.
+  `down` can never reach a colleague's lab of the same file): looplab's own lifecycle, no probing;
+- cli: `looplab --version`, what one looplab process costs before it does anything.
 
 Readiness (every compose way) is `python -I -S bench/proc_ready.py P LISTENERS`: pids from the
 engine API over its socket, /proc/<pid>/net/tcp{,6} polled every 10 ms until every listener the
@@ -49,13 +50,14 @@ SEED = HERE.parent / "compose" / "seed-62893.yml"
 READY = HERE / "proc_ready.py"
 V1 = "/usr/bin/docker-compose"
 V2 = "/work/venvs/compose-v2/lib/python3.11/site-packages/compose/docker-compose"
-WAYS = ("check", "v1", "v2-wait", "v2", "up/down")
+WAYS = ("check", "v1", "v2-wait", "v2", "up/down", "cli")
 LABELS = {
     "check": "`looplab check FILE --format json`",
     "v1": "compose 1.29 `up -d` + /proc ready + `down -t 0`",
     "v2-wait": "compose v2 `up -d --wait` + /proc ready + `down -t 0`",
     "v2": "compose v2 `up -d` + /proc ready + `down -t 0`",
     "up/down": "`looplab up COPY` + `looplab down NAME` (no probing)",
+    "cli": "`looplab --version` (interpreter start + CLI imports only; not a lifecycle)",
 }
 TCP = re.compile(r"^tcp://\[?([^\]]+?)\]?:(\d+)$")
 
@@ -134,6 +136,8 @@ class Run:
             return self.check()
         if way == "up/down":
             return self.up_down()
+        if way == "cli":
+            return {"cli": self.proc([*looplab_argv(), "--version"]).seconds}, {}
         binary, up = {"v1": (V1, ["up", "-d"]), "v2-wait": (V2, ["up", "-d", "--wait"]), "v2": (V2, ["up", "-d"])}[way]
         return self.compose_way(binary, up, f"i12{tag}{way.replace('-', '')}")
 
@@ -151,6 +155,8 @@ class Run:
 
 def started(client, since: float, until: float, meta: dict, way: str) -> dict[str, list[str]]:
     """Containers started and networks created by one run, from the engine's events."""
+    if way == "cli":
+        return {"containers": [], "networks": []}
     if way == "check":
         prefix = f"looplab-{meta['lab']}-{meta['run_id']}-"
     elif way == "up/down":
