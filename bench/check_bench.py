@@ -31,6 +31,7 @@ import os
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,6 +120,7 @@ class Run:
             "launcher": report.get("launcher"),
             "report_duration_s": report.get("duration_s"),
             "cells": len(report.get("cells", [])),
+            "slowest_cell_ms": max((c.get("latency_ms") or 0.0 for c in report.get("cells", [])), default=0.0),
         }
 
     def up_down(self) -> tuple[dict, dict]:
@@ -218,10 +220,26 @@ def run(args: argparse.Namespace) -> dict:
         w: {k: sorted({len(s["started"][k]) for s in v}) for k in ("containers", "networks")}
         for w, v in samples.items()
     }
+    result["check_breakdown"] = breakdown(result)
     result["ratio_check_over"] = {
         w: result["seconds"]["check"]["median"] / s["median"] for w, s in result["seconds"].items() if w != "check"
     }
     return result
+
+
+def breakdown(r: dict) -> dict[str, float]:
+    """Where `check`'s median goes: CLI start (the `cli` row), the session as its report times
+    it, its slowest cell (a probe that waits out the timeout), and the remainder (teardown,
+    rendering, exit)."""
+    raw = r["raw"]["check"]
+    session = statistics.median(s["report_duration_s"] for s in raw)
+    cli = r["seconds"]["cli"]["median"]
+    return {
+        "cli": cli,
+        "session": session,
+        "slowest_cell": statistics.median(s["slowest_cell_ms"] for s in raw) / 1000,
+        "rest": r["seconds"]["check"]["median"] - cli - session,
+    }
 
 
 def render(r: dict) -> str:
@@ -238,17 +256,20 @@ def render(r: dict) -> str:
         [
             LABELS[w],
             cell(s[w]),
-            "1.00×" if w == "check" else f"{r['ratio_check_over'][w]:.2f}×",
+            "1.00×" if w == "check" else "—" if w == "cli" else f"{r['ratio_check_over'][w]:.2f}×",
             ", ".join(f"{k} {C.fmt_s(v['median'])}" for k, v in r["steps"][w].items()),
             started(w),
         ]
         for w in WAYS
     ]
     chk = r["raw"]["check"][0]
+    b = breakdown(r)
     head = ["way (processes, end to end)", f"median of {s['check']['n']} (min–max)", "check / this", "steps", "starts"]
     notes = [
         f"- file {r['file']}; listeners {r['listeners']}; check: launcher {chk['launcher']}, {chk['cells']} cells, "
-        f"its own report duration {chk['report_duration_s']} s (first sample)",
+        f"medians: CLI start {b['cli']:.2f} s; session (start to report: up, observers, readiness, probing) "
+        f"{b['session']:.2f} s, of which the slowest cell {b['slowest_cell']:.2f} s; teardown + rendering + exit "
+        f"{b['rest']:.2f} s",
         f"- {r['env']['date']}, Docker {r['env']['engine']}, compose {r['env']['compose']} / {r['env']['compose_v2']}, "
         f"{r['env']['cores']} cores; load average {r['env']['loadavg_start']} → {r['env']['loadavg_end']}; "
         f"leftovers: {', '.join(r['leftovers']) or 'none'}",
