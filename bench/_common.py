@@ -110,6 +110,8 @@ def environment() -> dict:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "commit": out(["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "HEAD"]),
+        "tree_dirty": bool(out(["git", "-C", str(Path(__file__).resolve().parent), "status", "--porcelain"])),
     }
 
 
@@ -149,12 +151,21 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 # -- leftovers -------------------------------------------------------------------------------
 def leftovers(
-    client, *, lab_names: list[str] = (), projects: list[str] = (), name_prefixes: list[str] = ()
+    client,
+    *,
+    lab_names: list[str] = (),
+    projects: list[str] = (),
+    name_prefixes: list[str] = (),
+    label_sets: list[list[str]] = (),
 ) -> list[str]:
-    """Containers and networks this benchmark made that still exist (empty list = clean)."""
+    """Containers and networks this benchmark made that still exist (empty list = clean).
+
+    `label_sets`: each a list of `key=value` labels that must all be present (e.g. a lab name and
+    the pid of the looplab process that made it, so a colleague's run of the same file is spared)."""
     found: list[str] = []
     filters = [{"label": f"{LOOPLAB_LAB_LABEL}={n}"} for n in lab_names]
     filters += [{"label": f"{COMPOSE_PROJECT_LABEL}={p}"} for p in projects]
+    filters += [{"label": list(labels)} for labels in label_sets]
     for f in filters:
         found += [f"container {c['Names'][0].lstrip('/')}" for c in client.api.containers(all=True, filters=f)]
         found += [f"network {n['Name']}" for n in client.api.networks(filters=f)]
@@ -182,6 +193,36 @@ def remove_leftovers(client, **kw) -> list[str]:
         except Exception as exc:
             print(f"warning: could not remove {item}: {exc}", file=sys.stderr)
     return found
+
+
+# -- child processes: timed end to end, stopped with SIGTERM (never SIGKILL first) ------------------
+@dataclass
+class Finished:
+    seconds: float
+    code: int
+    stdout: str
+    stderr: str
+    pid: int
+
+
+def run_process(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 600) -> Finished:
+    """Run argv to its end, timed from spawn to exit. If this process is interrupted (Ctrl-C,
+    SIGTERM via `sigterm_as_interrupt`) the child gets SIGTERM and up to 60 s to clean up after
+    itself (looplab and compose both remove what they made on SIGTERM) before SIGKILL."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.communicate(timeout=60)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+        raise
+    return Finished(time.perf_counter() - t0, proc.returncode, out, err, proc.pid)
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> str:
