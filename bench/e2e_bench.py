@@ -113,7 +113,10 @@ def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="looplab-bench-") as tmp_s:
         tmp = Path(tmp_s)
         stem = f"benche2e{secrets.token_hex(3)}"
-        project = stem + "c"
+        # One compose project for every run of this script: on this engine `docker-compose down`
+        # sometimes leaves a network the engine will not remove (a stale endpoint count,
+        # moby#42119); with a fixed project the next `up` reuses it instead of leaking another.
+        project = "benche2escript"
         if args.lab:
             path = tmp / f"{stem}.yml"
             shutil.copyfile(args.lab, path)
@@ -122,6 +125,7 @@ def run(args: argparse.Namespace) -> dict:
             path = C.write_lab(tmp, stem, args.services, base_port=BASE_PORT, networks=NETWORKS).path
             result["lab"] = {"services": args.services, "listeners_per_service": 3, "networks": list(NETWORKS)}
         live = None
+        phases: dict[str, list[dict]] = {"b": [], "c": []}
         try:
             with C.sigterm_as_interrupt():
                 live = up(str(path), RunOptions(launcher="setns"), observers=True)
@@ -146,7 +150,6 @@ def run(args: argparse.Namespace) -> dict:
                     },
                 }  # fmt: skip
                 times: dict[str, list[float]] = {w: [] for w in WAYS}
-                phases: dict[str, list[dict]] = {"b": [], "c": []}
                 codes: dict[str, list[int]] = {w: [] for w in WAYS}
                 agree: dict[str, list[dict]] = {"b": [], "c": []}
                 for rep in range(args.reps + 1):  # rep 0 warms every way (page cache, interpreters)
@@ -193,10 +196,20 @@ def run(args: argparse.Namespace) -> dict:
                                capture_output=True, timeout=120)  # fmt: skip
     import docker
 
-    result["leftovers"] = C.remove_leftovers(docker.from_env(), lab_names=[stem], projects=[project])
+    client = docker.from_env()
+    found = C.remove_leftovers(client, lab_names=[stem], projects=[project])
+    still = C.leftovers(client, lab_names=[stem], projects=[project])
+    result["stale_networks"] = [x for x in still if x.startswith("network ") and not _has_containers(client, x[8:])]
+    result["leftovers"] = [x for x in found if x not in result["stale_networks"]]
+    result["down_refused"] = {w: sum(1 for p in ph if p.get("down_refused")) for w, ph in phases.items()}
     result["loadavg_end"] = P.load()
     result["failures"] = failures
     return result
+
+
+def _has_containers(client, network: str) -> bool:
+    """Whether the engine lists a container on `network` (a stale one lists none, yet stays)."""
+    return bool(client.api.inspect_network(network).get("Containers"))
 
 
 def render(r: dict) -> str:
@@ -220,6 +233,7 @@ def render(r: dict) -> str:
         f"- script phases (medians): {r['script_phases_median']}",
         f"- looplab's own duration_s: {r['looplab_duration_s']}",
         f"- exit codes: {r['exit_codes']}; failures: {r['failures'] or 'none'}; leftovers: {r['leftovers'] or 'none'}",
+        f"- `down` refused a network (moby#42119) in {r['down_refused']} runs; stale: {r['stale_networks'] or 'none'}",
         f"- commit {r['commit']}; load {r['loadavg_start']} -> {r['loadavg_end']}",
     ]
     return C.md_table(head, rows) + "\n" + "\n".join(notes)

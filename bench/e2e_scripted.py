@@ -14,7 +14,9 @@ start-up is that of a plain script. Steps, all inside the timed process:
    way b `docker exec CONTAINER python3 -c LOOP`, way c `nsenter -t PID -n python3 -c LOOP`; the
    host's cells in a host interpreter; LOOP is `bench/baselines.py`'s, passed in CELLS.json;
 5. write `[{"from", "to", "proto", "state", "expected", "pass"}, ...]` to OUT.json;
-6. `docker-compose -p PROJECT -f LAB down -t 0` (also when a step above failed).
+6. `docker-compose -p PROJECT -f LAB down -t 0` (also when a step above failed). If the engine
+   refuses to remove a network whose containers are all gone ("has active endpoints", its stale
+   endpoint count, moby#42119), that is recorded as `down_refused` in the phases, not a failure.
 
 Prints one JSON line of phase times to stderr. Exit 0 if every cell was probed and is as
 expected, 1 if a cell is not, 2 if a step failed.
@@ -148,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             compose(args.project, args.lab, "down", "-t", "0")
         except RuntimeError as exc:
             print(f"e2e_scripted: {exc}", file=sys.stderr)
-            rc = 2
+            if "active endpoints" in str(exc):  # the engine's stale endpoint count (moby#42119): every
+                phases["down_refused"] = 1.0  # container is gone, the network stays; recorded, not fatal
+            else:
+                rc = 2
         phases["down"] = time.perf_counter() - t
         print(json.dumps({"phases": phases}), file=sys.stderr)
     return rc
