@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def commit() -> str:
-    """HEAD of the tree the benchmark runs from, with `+dirty` if tracked files differ from it."""
+    """HEAD of the tree the benchmark runs from, with `+dirty (PATHS)` naming tracked files that differ."""
 
     def git(*args: str) -> str:
         try:
@@ -19,7 +19,8 @@ def commit() -> str:
             return ""
 
     head = git("rev-parse", "HEAD").strip() or "unknown"
-    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no").strip() else "")
+    dirty = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    return head + (f"+dirty ({', '.join(dirty)})" if dirty else "")
 
 
 def load() -> list[float]:
