@@ -44,6 +44,7 @@ import _common as C
 import _provenance as P
 import baselines as B
 
+from orchestrator.labfile.model import Lab
 from orchestrator.plan import PlannedCell, plan
 from orchestrator.runtime.state import HOST, LabState
 from orchestrator.session import RunOptions, up
@@ -60,6 +61,7 @@ SCRIPT = Path(__file__).resolve().parent / "e2e_scripted.py"
 
 
 def rotated(rep: int) -> list[str]:
+    """The ways in repetition `rep`'s order: each goes first in turn."""
     k = rep % len(WAYS)
     return [*WAYS[k:], *WAYS[:k]]
 
@@ -82,7 +84,7 @@ def cell_spec(cells: list[PlannedCell], state: LabState) -> tuple[list[dict], in
     return out, skipped
 
 
-def listeners_of(lab) -> dict[str, list[list]]:
+def listeners_of(lab: Lab) -> dict[str, list[list]]:
     """service -> [[proto, port], ...] of its declared listeners (http is TCP)."""
     return {s.name: [[lst.proto, lst.port] for lst in s.listeners] for s in lab.services if s.listeners}
 

@@ -121,6 +121,7 @@ def _summary(samples: list[float]) -> dict:
 
 
 def rotated(rep: int) -> list[str]:
+    """The ways in repetition `rep`'s order: each goes first in turn."""
     k = rep % len(WAYS)
     return [*WAYS[k:], *WAYS[:k]]
 
