@@ -1,7 +1,29 @@
-"""Matrix with every probe kind on (tcp, udp, http GET, icmp) beside the same lab's tcp-only
-matrix and beside the naive way (one `docker exec` per probe, a sample of each kind).
+"""Matrix with every probe kind on (tcp, udp, http GET, icmp) against the naive way, one run.
 
-    python bench/kinds_bench.py [--services 6] [--reps 5] [--sample 8] [--json]
+    python bench/kinds_bench.py [--services 6] [--reps 5] [--sample 4] [--seed 7] [--json] [--json-out FILE]
+
+Lab: N toolbox services, each serving tcp://0.0.0.0:P, udp://0.0.0.0:P+1, http://0.0.0.0:P+2 and
+tcp://127.0.0.1:P+3 on one network `lan`, with `probe: {timeout: 1s, icmp: true}`. Started once
+with `session.up` (observers too), planned with `orchestrator.plan`, removed at the end.
+
+Per repetition, after one discarded warm-up round, three ways in rotated order:
+
+- all kinds: `run_matrix` over every planned cell (setns launcher, agent in-process; a failing
+  cell is probed twice, as `looplab check` does) -- timed as that one call;
+- tcp only: the same over the cells whose protocol is tcp (tcp and http GET probes);
+- naive: one `docker exec VANTAGE python3 -c PROBE kind address port timeout` per cell (a host
+  interpreter for host cells), in sequence, each timed from spawn to exit. Per repetition it takes
+  the next --sample cells of every (kind, expected state) stratum, so over the repetitions each
+  stratum gets --sample x --reps cells (a stratum no bigger than --sample: all of it every time).
+  PROBE prints the state it saw (the classes of looplab's probes: open / closed / filtered /
+  unreachable; udp without a reply is open|filtered) and it is compared with looplab's state for
+  that cell in the latest all-kinds run.
+
+A naive probe that exits non-zero, prints no state or hangs past 30 s is an exec failure: counted
+per kind, never a sample. The naive total for the whole matrix is EXTRAPOLATED per repetition as
+sum over strata of (mean sampled time x cells in the stratum); it is reported as median with
+min-max over repetitions. Exit 1 if an exec failed, a looplab cell failed its expectation, or
+anything was left on the engine; the lab failing to start raises.
 """
 
 from __future__ import annotations
@@ -9,14 +31,18 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
+import _provenance as P
 
 from orchestrator.plan import PlannedCell, plan
 from orchestrator.probes.launchers import SetnsLauncher
@@ -24,17 +50,55 @@ from orchestrator.probing import run_matrix
 from orchestrator.runtime.state import HOST
 from orchestrator.session import RunOptions, up
 
-NAIVE = {  # one probe of each kind, the way a person would run it inside a container
-    "tcp": "import socket;s=socket.create_connection(({a!r},{p}),{t});print('open')",
-    "http": "import urllib.request as u;print(u.urlopen('http://{a}:{p}/',timeout={t}).status)",
-    "udp": "import socket;s=socket.socket(2,2);s.settimeout({t});s.connect(({a!r},{p}));s.send(b'x');"
-    "print(s.recv(64) and 'open')",
-    "icmp": "import socket,struct;s=socket.socket(2,3,1);s.settimeout({t});"
-    "s.sendto(struct.pack('!BBHHH',8,0,0xf7fe,1,0),({a!r},0));print(bool(s.recv(64)))",
-}
+KINDS = ("tcp", "udp", "http", "icmp")
+WAYS = ("all", "tcp_only", "naive")
+EXEC_TIMEOUT_S = 30.0
+
+# One probe, the way a person would write it: argv = kind, address, port, timeout; prints one state.
+PROBE = """\
+import errno, socket, struct, sys, urllib.error, urllib.request
+kind, a, p, t = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+UNREACH = (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+fam = socket.AF_INET6 if ':' in a else socket.AF_INET
+def tcp():
+    with socket.create_connection((a, p), t):
+        return 'open'
+def http():
+    try:
+        urllib.request.urlopen(f'http://{a}:{p}/', timeout=t).close()
+    except urllib.error.HTTPError:
+        pass
+    except urllib.error.URLError as e:
+        raise e.reason if isinstance(e.reason, OSError) else OSError(str(e.reason))
+    return 'open'
+def udp():
+    s = socket.socket(fam, socket.SOCK_DGRAM); s.settimeout(t); s.connect((a, p)); s.send(b'x')
+    try:
+        s.recv(64); return 'open'
+    except socket.timeout:
+        return 'open|filtered'
+def icmp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); s.settimeout(t)
+    s.sendto(struct.pack('!BBHHH', 8, 0, 0xf7fe, 1, 0), (a, 0))
+    while True:
+        data, src = s.recvfrom(256)
+        if src[0] == a and data[20] == 0:
+            return 'open'
+try:
+    print({'tcp': tcp, 'http': http, 'udp': udp, 'icmp': icmp}[kind]())
+except socket.timeout:
+    print('filtered')
+except ConnectionRefusedError:
+    print('closed')
+except ConnectionResetError:
+    print('reset')
+except OSError as e:
+    print('unreachable' if e.errno in UNREACH else 'error ' + str(e))
+"""
+STATES = {"open", "closed", "filtered", "unreachable", "reset", "open|filtered"}
 
 
-def write_lab(directory: Path, services: int) -> Path:
+def write_lab(directory: Path, stem: str, services: int) -> Path:
     lines = ["# generated by looplab bench; safe to delete", "services:"]
     for i in range(services):
         p = 31000 + 10 * i
@@ -46,94 +110,188 @@ def write_lab(directory: Path, services: int) -> Path:
             "    networks: [lan]",
         ]
     lines += ["networks:", "  lan: {}", "x-looplab:", "  probe: {timeout: 1s, icmp: true}"]
-    path = directory / "kinds.yml"
+    path = directory / f"{stem}.yml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def time_matrix(started, cells: list[PlannedCell], reps: int) -> dict:
-    launcher = SetnsLauncher()
-    samples = []
-    for _ in range(reps + 1):
-        t0 = time.perf_counter()
-        run_matrix(cells, started.state, started.lab.probe, launcher, started.lab)
-        samples.append(time.perf_counter() - t0)
-    return C.summary(samples[1:])
+def _summary(samples: list[float]) -> dict:
+    """`C.summary`, or n=0 and no figures when every sample failed."""
+    return C.summary(samples) if samples else {"n": 0, "median": float("nan"), "min": float("nan"), "max": float("nan")}
 
 
-def naive(started, cells: list[PlannedCell], sample: int, seed: int) -> dict:
-    rng = random.Random(seed)
-    out: dict[str, dict] = {}
-    for kind in ("tcp", "udp", "http", "icmp"):
-        pool = [c for c in cells if c.probe == kind and c.expected == "open" and c.vantage != HOST]
-        picked = rng.sample(pool, min(sample, len(pool)))
-        times = []
-        for c in picked:
-            code = NAIVE[kind].format(a=c.address, p=c.port, t=1.0)
-            cid = started.state.members[c.vantage].container_id
-            t0 = time.perf_counter()
-            subprocess.run(["docker", "exec", cid, "python3", "-c", code], capture_output=True, timeout=60)
-            times.append(time.perf_counter() - t0)
-        out[kind] = {"cells": len(pool), "sampled": len(picked), "per_probe_s": C.summary(times)}
-    return out
+def rotated(rep: int) -> list[str]:
+    """The ways in repetition `rep`'s order: each goes first in turn."""
+    k = rep % len(WAYS)
+    return [*WAYS[k:], *WAYS[:k]]
+
+
+def picked(idx: list[int], rep: int, sample: int) -> list[int]:
+    """Repetition `rep`'s cells of a shuffled stratum: the next `sample` of it (all of it if smaller;
+    round again from the start once it is used up)."""
+    if len(idx) <= sample:
+        return idx
+    return [idx[j % len(idx)] for j in range((rep - 1) * sample, rep * sample)]
+
+
+def naive_one(started, c: PlannedCell, timeout: float) -> tuple[float, str | None, str]:
+    """(seconds from spawn to exit, the state it printed or None on an exec failure, why)."""
+    args = [c.probe, c.address, str(c.port), str(timeout)]
+    if c.vantage == HOST:
+        argv = [sys.executable, "-I", "-S", "-c", PROBE, *args]
+    else:
+        cid = started.state.members[started.state.namespace_of(c.vantage)].container_id
+        argv = ["docker", "exec", cid, "python3", "-I", "-S", "-c", PROBE, *args]
+    t0 = time.perf_counter()
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=EXEC_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return time.perf_counter() - t0, None, f"no exit after {EXEC_TIMEOUT_S:.0f} s"
+    dt = time.perf_counter() - t0
+    out = done.stdout.strip()
+    if done.returncode != 0 or out not in STATES:
+        return dt, None, f"exit {done.returncode}: {(done.stderr.strip() or out)[-200:]}"
+    return dt, out, ""
 
 
 def run(args: argparse.Namespace) -> dict:
+    result: dict = {"benchmark": "kinds", "commit": P.commit(), "env": C.environment(), "loadavg_start": P.load()}
+    result["toolbox_rebuilt"] = C.ensure_toolbox_elsewhere()
+    rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="looplab-bench-") as tmp, C.sigterm_as_interrupt():
-        path = write_lab(Path(tmp), args.services)
-        _, started = C.timed(lambda: up(str(path), RunOptions(), observers=True))
+        path = write_lab(Path(tmp), f"benchkinds{secrets.token_hex(3)}", args.services)
+        lab_name = path.stem
+        started = up(str(path), RunOptions(launcher="setns"), observers=True)
         try:
             cells = plan(started.lab, started.state)
-            kinds: dict[str, int] = {}
-            for c in cells:
-                kinds[c.probe] = kinds.get(c.probe, 0) + 1
+            timeout = started.lab.probe.timeout_s
             tcp_only = [c for c in cells if c.proto == "tcp"]
-            result = {
-                "environment": C.environment(),
-                "services": args.services,
-                "kinds": kinds,
-                "all_kinds": {"cells": len(cells), "seconds": time_matrix(started, cells, args.reps)},
-                "tcp_only": {"cells": len(tcp_only), "seconds": time_matrix(started, tcp_only, args.reps)},
-                "naive": naive(started, cells, args.sample, args.seed),
-            }
+            strata: dict[tuple[str, str], list[int]] = {}
+            for i, c in enumerate(cells):
+                strata.setdefault((c.probe, c.expected), []).append(i)
+            for idx in strata.values():
+                rng.shuffle(idx)
+            launcher = SetnsLauncher()
+            times: dict[str, list[float]] = {"all": [], "tcp_only": []}
+            naive_s: dict[tuple[str, str], list[float]] = {k: [] for k in strata}
+            failures: dict[str, list[str]] = {k: [] for k in KINDS}
+            agree: dict[str, Counter] = {k: Counter() for k in KINDS}
+            looplab_failed: list[str] = []
+            differ: list[str] = []
+            extrapolated: list[float] = []
+            seen: dict[int, str] = {}
+            for rep in range(args.reps + 1):  # rep 0 warms every way up and is not counted
+                for way in rotated(rep):
+                    if way == "naive":
+                        if not rep:
+                            continue  # the warm-up of the naive way is its first exec; nothing to warm
+                        this_rep: dict[tuple[str, str], list[float]] = {}
+                        for key, idx in strata.items():
+                            for i in picked(idx, rep, args.sample):
+                                c = cells[i]
+                                dt, st, why = naive_one(started, c, timeout)
+                                if st is None:
+                                    failures[c.probe].append(f"rep {rep} {c.vantage} -> {c.target}: {why}")
+                                    continue
+                                this_rep.setdefault(key, []).append(dt)
+                                if i in seen:
+                                    agree[c.probe]["same" if st == seen[i] else "different"] += 1
+                                    if st != seen[i]:
+                                        differ.append(
+                                            f"rep {rep} {c.probe} {c.vantage} -> {c.target}: {st}, looplab {seen[i]}"
+                                        )
+                                else:
+                                    agree[c.probe]["not yet probed by looplab"] += 1
+                        for key, v in this_rep.items():
+                            naive_s[key] += v
+                        if len(this_rep) == len(strata):  # a stratum with no sample (all failed): no total
+                            extrapolated.append(sum(statistics.fmean(v) * len(strata[k]) for k, v in this_rep.items()))
+                        continue
+                    subset = cells if way == "all" else tcp_only
+                    t0 = time.perf_counter()
+                    judged = run_matrix(subset, started.state, started.lab.probe, launcher, started.lab)
+                    dt = time.perf_counter() - t0
+                    if way == "all":
+                        seen = {i: j.state for i, j in enumerate(judged)}
+                    if rep:
+                        times[way].append(dt)
+                        looplab_failed += [
+                            f"rep {rep} {j.vantage} -> {j.target}: {j.state}" for j in judged if not j.passed
+                        ]
+            result.update(
+                services=args.services,
+                lab=lab_name,
+                cells=len(cells),
+                kinds=dict(Counter(c.probe for c in cells)),
+                seconds={"all": C.summary(times["all"]), "tcp_only": C.summary(times["tcp_only"])},
+                tcp_only_cells=len(tcp_only),
+                strata={
+                    f"{k[0]} {k[1]}": {"cells": len(strata[k]), "sampled": len(v), **(C.summary(v) if v else {})}
+                    for k, v in sorted(naive_s.items())
+                },
+                naive_per_kind={
+                    k: {
+                        "cells": sum(len(strata[s]) for s in strata if s[0] == k),
+                        "sampled": sum(len(v) for s, v in naive_s.items() if s[0] == k),
+                        "exec_failures": len(failures[k]),
+                        **_summary([t for s, v in naive_s.items() if s[0] == k for t in v]),
+                    }
+                    for k in KINDS
+                },
+                exec_failures={k: v for k, v in failures.items() if v},
+                naive_agreement={k: dict(v) for k, v in agree.items()},
+                naive_disagreements=differ,
+                naive_extrapolated_s=_summary(extrapolated),
+                looplab_failed_cells=looplab_failed,
+            )
         finally:
             started.handle.teardown()
-    all_s = result["all_kinds"]["seconds"]["median"]
-    naive_total = sum(v["per_probe_s"]["median"] * kinds.get(k, 0) for k, v in result["naive"].items())
-    result["naive_extrapolated_s"] = naive_total
-    result["ratio_naive_over_looplab"] = naive_total / all_s if all_s else None
+    import docker
+
+    result["leftovers"] = C.remove_leftovers(docker.from_env(), lab_names=[lab_name])
+    result["loadavg_end"] = P.load()
     return result
 
 
 def render(r: dict) -> str:
-    a, t = r["all_kinds"], r["tcp_only"]
+    a, t, n = r["seconds"]["all"], r["seconds"]["tcp_only"], r["naive_extrapolated_s"]
+    span = lambda m: f"{C.fmt_s(m['median'])} s ({C.fmt_s(m['min'])}-{C.fmt_s(m['max'])})"  # noqa: E731
     rows = [
         [
-            "all kinds (" + ", ".join(f"{k} {n}" for k, n in sorted(r["kinds"].items())) + ")",
-            str(a["cells"]),
-            C.fmt_s(a["seconds"]["median"]),
-            f"{r['naive_extrapolated_s']:.1f}",
-            f"{r['ratio_naive_over_looplab']:.0f}×",
+            "looplab, all kinds (" + ", ".join(f"{k} {v}" for k, v in sorted(r["kinds"].items())) + ")",
+            str(r["cells"]),
+            span(a),
+            "1.00x",
         ],
-        ["tcp and http GET only (same lab)", str(t["cells"]), C.fmt_s(t["seconds"]["median"]), "", ""],
-    ]
+        ["looplab, tcp and http GET only", str(r["tcp_only_cells"]), span(t), f"{t['median'] / a['median']:.2f}x"],
+        ["naive `docker exec` per cell (EXTRAPOLATED from samples)", str(r["cells"]), span(n),
+         f"{n['median'] / a['median']:.0f}x"],
+    ]  # fmt: skip
     out = [
-        f"### Matrix with every probe kind: {r['services']} services (median of {a['seconds']['n']}, s)",
+        f"### Every probe kind: {r['services']} services, medians of {a['n']} (min-max), order rotated",
         "",
-        C.md_table(["matrix", "cells", "looplab s", "naive s (extrapolated)", "naive / looplab"], rows),
+        C.md_table(["way", "cells", "time", "vs all kinds"], rows),
         "",
+        C.md_table(
+            ["naive, per kind", "cells", "sampled", "per probe: median (min-max)", "exec failures", "same as looplab"],
+            [
+                [
+                    k,
+                    str(v["cells"]),
+                    str(v["sampled"]),
+                    span(v),
+                    str(v["exec_failures"]),
+                    f"{r['naive_agreement'][k].get('same', 0)}/{sum(r['naive_agreement'][k].values())}",
+                ]
+                for k, v in r["naive_per_kind"].items()
+            ],
+        ),
+        "",
+        f"- looplab cells that failed their expectation: {len(r['looplab_failed_cells'])}; "
+        f"exec failures: {sum(v['exec_failures'] for v in r['naive_per_kind'].values())}; "
+        f"leftovers: {r['leftovers'] or 'none'}",
+        f"- commit {r['commit']}; load {r['loadavg_start']} -> {r['loadavg_end']}",
     ]
-    for kind, v in r["naive"].items():
-        out.append(
-            f"- naive `docker exec` {kind}: {v['per_probe_s']['median']:.3f} s per probe "
-            f"(median of {v['sampled']} sampled of {v['cells']} reachable cells)"
-        )
-    out.append(
-        "- all kinds / tcp+http only: "
-        f"{a['seconds']['median'] / t['seconds']['median']:.2f}× the time for "
-        f"{a['cells'] / t['cells']:.2f}× the cells (icmp and udp wait for replies; the filtered cells of "
-        "@outside cost one timeout in both)"
-    )
     return "\n".join(out)
 
 
@@ -141,13 +299,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--services", type=int, default=6)
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--sample", type=int, default=8)
+    ap.add_argument("--sample", type=int, default=4, help="new cells per (kind, expected state) per repetition")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json-out", help="also write the raw JSON result here")
     args = ap.parse_args(argv)
-    result = run(args)
-    print(json.dumps(result, indent=2) if args.json else render(result))
-    return 0
+    try:
+        result = run(args)
+    except KeyboardInterrupt as exc:
+        print(f"interrupted ({exc}); what this benchmark made has been removed", file=sys.stderr)
+        return 130
+    text = json.dumps(result, indent=2, default=str)
+    if args.json_out:
+        Path(args.json_out).write_text(text + "\n")
+    print(text if args.json else render(result))
+    failed = result["exec_failures"] or result["looplab_failed_cells"] or result["leftovers"]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
