@@ -120,3 +120,11 @@ def test_a_malformed_diagnosis_is_rejected() -> None:
 def test_rejects_other_documents(text: str) -> None:
     with pytest.raises(ValueError):
         parse_report(text)
+
+
+@pytest.mark.parametrize("make", [seed_report, failing_report])
+def test_the_cell_by_cell_text_is_exactly_what_json_dumps_gives(make) -> None:  # type: ignore[no-untyped-def]
+    """render() writes cells one at a time to keep memory flat; the text must not change."""
+    report = make()
+    for r in (report, replace(report, cells=report.cells[:1]), replace(report, cells=())):
+        assert json_report.render(r) == json.dumps(json_report.to_dict(r), indent=2, ensure_ascii=False) + "\n"
