@@ -13,6 +13,7 @@ process, with its exit code. With --services 100 it reports where the engine sto
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import secrets
 import subprocess
@@ -57,6 +58,15 @@ def write_lab(directory: Path, stem: str, services: int) -> Path:
     return path
 
 
+def _not_passed_json(stdout: str) -> list[dict] | str:
+    """The cells of `check --format json` whose verdict is not pass (or why they cannot be read)."""
+    try:
+        cells = json.loads(stdout)["cells"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"unreadable: {type(exc).__name__}: {exc}"
+    return [c for c in cells if c.get("verdict") != "pass"]
+
+
 def _vm_hwm_mb() -> float:
     with open("/proc/self/status") as fh:
         return int(next(line for line in fh if line.startswith("VmHWM")).split()[1]) / 1024
@@ -87,22 +97,73 @@ def run(args: argparse.Namespace) -> dict:
             t0 = time.perf_counter()
             done = subprocess.run(argv, capture_output=True, text=True)
             result["check"] = {"seconds": time.perf_counter() - t0, "exit": done.returncode,
-                               "stderr_tail": done.stderr.strip().splitlines()[-3:]}  # fmt: skip
+                               "stderr_tail": done.stderr.strip().splitlines()[-3:],
+                               "not_passed": _not_passed_json(done.stdout)}  # fmt: skip
     import docker
 
     result["leftovers"] = C.leftovers(docker.from_env(), lab_names=[stem])
     return result
 
 
+COUNTERS = {  # kernel counters that say why a probe saw less than the socket answers (/proc/PID/net/*)
+    "snmp": {"Icmp": ("OutDestUnreachs", "OutRateLimitGlobal", "OutRateLimitHost"), "Udp": ("RcvbufErrors",)},
+    "netstat": {"TcpExt": ("ListenOverflows", "ListenDrops")},
+}
+
+
+def _counters(pid: int | None) -> dict[str, int]:
+    """The COUNTERS of one namespace (the host's when pid is None); {} if it is gone."""
+    out: dict[str, int] = {}
+    for name, groups in COUNTERS.items():
+        try:
+            lines = Path(f"/proc/{pid or 'self'}/net/{name}").read_text().splitlines()
+        except OSError:
+            return {}
+        for head, values in zip(lines[::2], lines[1::2]):
+            group, *keys = head.split()
+            wanted = groups.get(group.rstrip(":"), ())
+            out.update({f"{group}{k}": int(v) for k, v in zip(keys, values.split()[1:]) if k in wanted})
+    return out
+
+
+def _namespaces(state) -> dict[str, int | None]:
+    return {"host": None, **{name: m.pid for name, m in state.members.items()}}
+
+
+def _delta(before: dict, after: dict) -> dict[str, dict[str, int]]:
+    """Per namespace, the counters that moved."""
+    out = {}
+    for ns, now in after.items():
+        moved = {k: v - before.get(ns, {}).get(k, 0) for k, v in now.items() if v != before.get(ns, {}).get(k, 0)}
+        if moved:
+            out[ns] = moved
+    return out
+
+
+def failing(cells) -> list[dict]:
+    """The cells that did not simply pass, with what was seen: a bench must not count them blind."""
+    keep = ("vantage", "target", "proto", "address", "port", "expected", "state", "verdict", "detail")
+    return [
+        {**{k: getattr(c, k) for k in keep}, "observations": list(c.observations),
+         "diagnosis": c.diagnosis.cause if c.diagnosis else None}
+        for c in cells if c.verdict != "pass"
+    ]  # fmt: skip
+
+
 def _matrix(live, reps: int) -> dict:
     lab, state, settings = live.lab, live.state, live.lab.probe
     t_plan, t_probe, t_render = [], [], []
     cells = judged = []
+    not_passed, moved = [], []
+    spaces = _namespaces(state)
     for _ in range(reps):
         dt, cells = C.timed(lambda: plan(lab, state))
         t_plan.append(dt)
+        before = {ns: _counters(pid) for ns, pid in spaces.items()}
         dt, judged = C.timed(lambda cells=cells: run_matrix(cells, state, settings, SetnsLauncher(), lab))
         t_probe.append(dt)
+        moved.append(_delta(before, {ns: _counters(pid) for ns, pid in spaces.items()}))
+        not_passed.append(failing(judged))
         report = Report(lab=lab.name, engine=live.engine, launcher="setns", cells=tuple(judged), run_id=state.run_id)
         dt, _ = C.timed(lambda report=report: (render_report(report, "terminal"), render_report(report, "json")))
         t_render.append(dt)
@@ -115,6 +176,8 @@ def _matrix(live, reps: int) -> dict:
         "cells_per_s": len(cells) / probe_med,
         "states": dict(Counter(c.state for c in judged)),
         "verdicts": dict(Counter(c.verdict for c in judged)),
+        "not_passed_per_rep": not_passed,
+        "kernel_counters_moved_per_rep": moved,
         "orchestrator_peak_rss_mb": _vm_hwm_mb(),
         "orchestrator_ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
