@@ -10,6 +10,7 @@ import sys
 import threading
 
 from .core import AGENT, KINDS, ProbeFailed, Vantage
+from .kernel import mark_neighbour_overflow, table_fulls
 from .net import fd_budget, netns_id
 
 CLONE_NEWNET = 0x40000000
@@ -69,8 +70,13 @@ async def _run_one(v: Vantage, spec: dict) -> dict:
 
 
 async def _run_vantage(vreq: dict, limit: int, ns_id) -> list:
+    """The vantage's results; a silence heard while the host's neighbour table was full is `suspect`."""
     v = Vantage(vreq["id"], vreq.get("netns"), vreq.get("root"), limit, ns_id)
-    return list(await asyncio.gather(*(_run_one(v, p) for p in vreq["probes"])))
+    before = table_fulls()
+    results = list(await asyncio.gather(*(_run_one(v, p) for p in vreq["probes"])))
+    after = table_fulls()
+    mark_neighbour_overflow(results, None if before is None or after is None else after - before)
+    return results
 
 
 def _vantage_thread(vreq: dict, limit: int, out: list, index: int) -> None:
