@@ -29,6 +29,7 @@ import _common as C
 
 from orchestrator.domain import Report
 from orchestrator.plan import plan
+from orchestrator.probes.agent.kernel import table_fulls
 from orchestrator.probes.launchers import SetnsLauncher
 from orchestrator.probing import run_matrix
 from orchestrator.report import render as render_report
@@ -142,7 +143,7 @@ def _delta(before: dict, after: dict) -> dict[str, dict[str, int]]:
 
 def failing(cells) -> list[dict]:
     """The cells that did not simply pass, with what was seen: a bench must not count them blind."""
-    keep = ("vantage", "target", "proto", "address", "port", "expected", "state", "verdict", "detail")
+    keep = ("vantage", "target", "proto", "address", "port", "expected", "state", "verdict", "detail", "suspect")
     return [
         {**{k: getattr(c, k) for k in keep}, "observations": list(c.observations),
          "diagnosis": c.diagnosis.cause if c.diagnosis else None}
@@ -160,9 +161,11 @@ def _matrix(live, reps: int) -> dict:
         dt, cells = C.timed(lambda: plan(lab, state))
         t_plan.append(dt)
         before = {ns: _counters(pid) for ns, pid in spaces.items()}
+        fulls = table_fulls()
         dt, judged = C.timed(lambda cells=cells: run_matrix(cells, state, settings, SetnsLauncher(), lab))
         t_probe.append(dt)
         moved.append(_delta(before, {ns: _counters(pid) for ns, pid in spaces.items()}))
+        moved[-1]["neighbour_table_fulls (host-wide)"] = (table_fulls() or 0) - (fulls or 0)
         not_passed.append(failing(judged))
         report = Report(lab=lab.name, engine=live.engine, launcher="setns", cells=tuple(judged), run_id=state.run_id)
         dt, _ = C.timed(lambda report=report: (render_report(report, "terminal"), render_report(report, "json")))
@@ -198,7 +201,8 @@ def render(r: dict) -> str:
         ["`looplab check` end to end (process)", f"{C.fmt_s(r['check']['seconds'])} s, exit {r['check']['exit']}"],
     ]  # fmt: skip
     head = ["scale", f"{r['services']} services x 4 listeners, 5 networks, {m['cells']} cells"]
-    return C.md_table(head, rows) + f"\n- states: {m['states']}; verdicts: {m['verdicts']}"
+    failed = [len(rep) for rep in m["not_passed_per_rep"]]
+    return C.md_table(head, rows) + f"\n- states: {m['states']}; verdicts: {m['verdicts']}; not passed: {failed}"
 
 
 def parser() -> argparse.ArgumentParser:

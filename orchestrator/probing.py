@@ -53,7 +53,8 @@ def run_matrix(
 
 NEIGHBOUR_AGE_S = 5.0  # the kernel evicts no neighbour entry younger than this (neigh_forced_gc)
 ICMP_REFILL_S = 6 * 1.1  # the target kernel's ICMP bucket for one peer refills in 6 x icmp_ratelimit
-SUSPECT_ROUNDS = 3  # probes of a cell a kernel limit may have forged, after the first
+SILENCES = frozenset({"open|filtered", "filtered"})  # what a UDP probe whose ICMP error was rate-limited sees
+SUSPECT_ROUNDS = 5  # probes of a cell a kernel limit may have forged, after the first
 
 
 def _probe_twice(
@@ -78,12 +79,14 @@ def _probe_twice(
 
 def pause_before_retry(cells: Sequence[Cell], planned: Sequence[PlannedCell]) -> float:
     """How long to wait before probing `cells` again so the kernel limits that may have forged
-    them no longer apply: the neighbour table's eviction age, the ICMP bucket's refill; else 0."""
+    them no longer apply: the neighbour table's eviction age; the ICMP bucket's refill where a
+    forged silence would pass; else 0."""
     pause = 0.0
     if any(c.suspect and c.suspect.startswith(NEIGHBOUR_FULL) for c in cells):
         pause = NEIGHBOUR_AGE_S
-    if any(p.probe == "udp" and not ip_address(p.address).is_loopback for p in planned):
-        pause = max(pause, ICMP_REFILL_S)  # a fresh agent's budget (agent/kernel.py) starts full: so must the kernel's
+    if any(p.probe == "udp" and p.accepted & SILENCES and not ip_address(p.address).is_loopback for p in planned):
+        # a silence would pass there; a fresh agent's ICMP budget (agent/kernel.py) starts full: so must the kernel's
+        pause = max(pause, ICMP_REFILL_S)
     return pause
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator import probing
 from orchestrator.diagnosis.facts import Facts
 from orchestrator.diagnosis.rules import diagnose
 from orchestrator.labfile.loader import load_lab
@@ -52,17 +53,26 @@ def test_an_overflow_marks_every_silence_of_the_batch_and_nothing_that_answered(
         _result("udp", "closed", "ICMP type 3 code 3"),
         _result("sockets", "error", "cannot read"),  # not a packet's fate
     ]
-    kernel.mark_neighbour_overflow(results, 3)
+    specs = [{"address": "172.18.0.3"}] * len(results)
+    kernel.mark_neighbour_overflow(results, specs, 3)
     marked = [bool(r.get("suspect")) for r in results]
     assert marked == [True, True, False, False, False, False]
     assert results[0]["suspect"].startswith("neighbour-table-full: ") and "full 3 time(s)" in results[0]["suspect"]
 
 
+def test_a_silence_on_loopback_needs_no_neighbour_and_is_an_answer():
+    results = [_result("tcp", "filtered", "no answer"), _result("udp", "open|filtered"), _result("tcp", "filtered")]
+    specs = [{"address": "127.0.0.1"}, {"address": "::1"}, {"address": "172.19.0.3"}]
+    kernel.mark_neighbour_overflow(results, specs, 1)
+    assert [bool(r.get("suspect")) for r in results] == [False, False, True]
+
+
 def test_enobufs_is_suspect_even_when_the_counter_did_not_move():
     results = [_result("udp", "error", "ENOBUFS: No buffer space available"), _result("tcp", "filtered", "x")]
-    kernel.mark_neighbour_overflow(results, 0)
+    specs = [{"address": "172.18.0.3"}] * 2
+    kernel.mark_neighbour_overflow(results, specs, 0)
     assert [bool(r.get("suspect")) for r in results] == [True, False]
-    kernel.mark_neighbour_overflow(results, None)  # counter unreadable: only the errno tells
+    kernel.mark_neighbour_overflow(results, specs, None)  # counter unreadable
     assert not results[1].get("suspect")
 
 
@@ -178,12 +188,14 @@ def test_a_pass_on_a_suspect_silence_is_probed_again_after_the_eviction_age(monk
 
 def test_a_cell_suspect_every_time_fails_and_keeps_what_was_seen(monkeypatch):
     suspect = [("filtered", FULL), ("open", None)]
-    launcher = Scripted(suspect, *[[("filtered", FULL)]] * 4)
+    retries = 1 + probing.SUSPECT_ROUNDS
+    launcher = Scripted(suspect, *[[("filtered", FULL)]] * retries)
     cells, pauses = _run(monkeypatch, launcher)
-    assert launcher.calls == [2, 1, 1, 1, 1]  # bounded: the first probe and 4 more
+    assert launcher.calls == [2] + [1] * retries  # bounded
     cell = cells[0]
     assert (cell.state, cell.verdict) == ("filtered", "mismatch")  # filtered was expected: not a pass
-    assert cell.suspect == FULL and len(cell.observations) == 5
+    assert cell.suspect == FULL and len(cell.observations) == 1 + retries
+    assert pauses == [probing.NEIGHBOUR_AGE_S] * retries
     found = diagnose(
         Facts(**{**_facts(), "state": cell.state, "suspect": cell.suspect, "observations": cell.observations})
     )

@@ -20,12 +20,13 @@ probes the cell again and never judges it on that observation alone.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import threading
 import time
 from collections.abc import Callable, Iterable
 
 NEIGH_STATS = ("/proc/net/stat/arp_cache", "/proc/net/stat/ndisc_cache")
-FORGEABLE = frozenset({"filtered", "open|filtered", "unreachable", "error"})  # states silence or a failed send give
+SILENT = frozenset({"filtered", "open|filtered"})  # what a packet that never left looks like (a timeout)
 PACKET_KINDS = frozenset({"tcp", "udp", "http", "icmp"})  # the kinds whose state is what a packet met
 ICMP_BURST = 6  # XRLIM_BURST_FACTOR: the kernel's per-peer bucket holds 6 intervals
 ICMP_INTERVAL_S = 1.0 * 1.1  # net.ipv4.icmp_ratelimit's default (1000 ms), with a margin for jiffies
@@ -60,19 +61,30 @@ def neighbour_suspect(overflows: int) -> str:
     return (
         f"{NEIGHBOUR_FULL}: the host's neighbour table (ARP/NDP, shared by every namespace; "
         f"net.ipv4.neigh.default.gc_thresh3) was full {overflows} time(s) while this vantage probed, "
-        "so the packet may never have left"
+        "so the packet or its answer may have been dropped"
     )
 
 
-def mark_neighbour_overflow(results: list[dict], overflows: int | None) -> None:
-    """Mark each result a full neighbour table could have forged: a silence or failed send while
-    `overflows` > 0, and any ENOBUFS send (the failed neighbour entry's own errno)."""
-    for result in results:
-        if result.get("suspect") or result.get("state") not in FORGEABLE or result.get("kind") not in PACKET_KINDS:
+def mark_neighbour_overflow(results: list[dict], specs: list[dict], overflows: int | None) -> None:
+    """Mark each result a full neighbour table could have forged: any ENOBUFS send (the failed
+    entry's own errno) and, when the table was full (`overflows` > 0), every silence from a
+    non-loopback address. Not only the vantage's entry for its next hop counts: the target needs
+    one for the vantage to answer, in its own namespace, so no check on this side can clear it.
+    `specs` are the results' probes, in order."""
+    for result, spec in zip(results, specs):
+        if result.get("suspect") or result.get("kind") not in PACKET_KINDS:
             continue
-        enobufs = errno.errorcode[errno.ENOBUFS] in str(result.get("detail") or "")
-        if enobufs or (overflows or 0) > 0:
+        enobufs = result.get("state") == "error" and errno.errorcode[errno.ENOBUFS] in str(result.get("detail") or "")
+        silent = result.get("state") in SILENT and (overflows or 0) > 0 and not _loopback(spec.get("address"))
+        if enobufs or silent:
             result["suspect"] = neighbour_suspect(overflows or 0)
+
+
+def _loopback(address: object) -> bool:
+    try:
+        return ipaddress.ip_address(str(address).strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class IcmpBudget:

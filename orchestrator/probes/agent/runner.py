@@ -75,7 +75,8 @@ async def _run_vantage(vreq: dict, limit: int, ns_id) -> list:
     before = table_fulls()
     results = list(await asyncio.gather(*(_run_one(v, p) for p in vreq["probes"])))
     after = table_fulls()
-    mark_neighbour_overflow(results, None if before is None or after is None else after - before)
+    overflows = None if before is None or after is None else after - before
+    mark_neighbour_overflow(results, vreq["probes"], overflows)
     return results
 
 
