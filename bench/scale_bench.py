@@ -1,7 +1,7 @@
 """Scale: a lab of N services x 4 listeners (TCP and UDP, loopback and all-interfaces) on 5
 networks (issue 12).
 
-    python bench/scale_bench.py [--services 50] [--reps 3] [--json]
+    python bench/scale_bench.py [--services 50] [--reps 3] [--max-cells 50000] [--json]
 
 Starts the lab once (setns launcher, observers included) and reports, per repetition: the time
 to plan, to probe the matrix (`run_matrix`), to judge (inside it) and to render (terminal and
@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
 from orchestrator.domain import Report
+from orchestrator.labfile.limits import DEFAULT_LIMITS
 from orchestrator.plan import plan
 from orchestrator.probes.agent.kernel import table_fulls
 from orchestrator.probes.launchers import SetnsLauncher
@@ -83,7 +85,8 @@ def run(args: argparse.Namespace) -> dict:
             with C.sigterm_as_interrupt():
                 t0 = time.perf_counter()
                 try:
-                    live = up(str(path), RunOptions(launcher="setns"), observers=True)
+                    opts = RunOptions(launcher="setns", limits=replace(DEFAULT_LIMITS, cells=args.max_cells))
+                    live = up(str(path), opts, observers=True)
                 except Exception as exc:  # the engine's limit is a result here, not a crash
                     result["stopped"] = f"{type(exc).__name__}: {exc}"
                     live = None
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace) -> dict:
                 live.handle.teardown()
         if live is not None:
             argv = [sys.executable, "-m", "orchestrator", "check", str(path), "--format", "json"]
+            argv += ["--max-cells", str(args.max_cells)]
             t0 = time.perf_counter()
             done = subprocess.run(argv, capture_output=True, text=True)
             result["check"] = {"seconds": time.perf_counter() - t0, "exit": done.returncode,
@@ -210,6 +214,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--services", type=int, default=50)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--max-cells", type=int, default=DEFAULT_LIMITS.cells, help="lab-file limit (100 services: 171,200)")
     return p
 
 
