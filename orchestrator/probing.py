@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from ipaddress import ip_address
 
@@ -46,15 +47,15 @@ def run_matrix(
     whatever the second probe sees. A broken or mismatched cell that passes when asked again
     is `flaky` (on Docker 20.10 another lab's network creation rewrites the firewall and, for a
     few milliseconds, traffic crosses bridges or is dropped): it passes unless `--strict`.
+    A cell a kernel limit may have forged (`suspect`) is probed again too, once the limit has passed.
     """
-    with probing(state.engine):  # no looplab run here creates a network meanwhile (runtime/quiet.py)
-        return _probe_twice(planned, state, settings, launcher, lab)
+    return _probe_twice(planned, state, settings, launcher, lab)
 
 
 NEIGHBOUR_AGE_S = 5.0  # the kernel evicts no neighbour entry younger than this (neigh_forced_gc)
 ICMP_REFILL_S = 6 * 1.1  # the target kernel's ICMP bucket for one peer refills in 6 x icmp_ratelimit
 SILENCES = frozenset({"open|filtered", "filtered"})  # what a UDP probe whose ICMP error was rate-limited sees
-SUSPECT_ROUNDS = 5  # probes of a cell a kernel limit may have forged, after the first
+SUSPECT_ROUNDS = 5  # more probes of a cell still suspect after the first probe again
 
 
 def _probe_twice(
@@ -65,15 +66,21 @@ def _probe_twice(
     def probe(cells: Sequence[PlannedCell]) -> list[Cell]:
         return judge(cells, launcher.run(batches_for(cells, state, settings), deadline_s=deadline), lab)
 
-    cells = probe(planned)
-    again = [i for i, cell in enumerate(cells) if not cell.passed or cell.suspect]
-    for _ in range(1 + SUSPECT_ROUNDS):
-        if not again:
-            break
-        time.sleep(pause_before_retry([cells[i] for i in again], [planned[i] for i in again]))
-        for i, cell in zip(again, probe([planned[i] for i in again])):
-            cells[i] = combine(cells[i], cell)
-        again = [i for i in again if cells[i].suspect]
+    with ExitStack() as quiet:  # no looplab run here creates a network meanwhile (runtime/quiet.py)
+        quiet.enter_context(probing(state.engine))
+        cells = probe(planned)
+        again = [i for i, cell in enumerate(cells) if not cell.passed or cell.suspect]
+        for _ in range(1 + SUSPECT_ROUNDS):
+            if not again:
+                break
+            pause = pause_before_retry([cells[i] for i in again], [planned[i] for i in again])
+            if pause:  # others may create networks while this run waits for a kernel limit to pass
+                quiet.close()
+                time.sleep(pause)
+                quiet.enter_context(probing(state.engine))
+            for i, cell in zip(again, probe([planned[i] for i in again])):
+                cells[i] = combine(cells[i], cell)
+            again = [i for i in again if cells[i].suspect]
     return [distrust(cell) for cell in cells]
 
 

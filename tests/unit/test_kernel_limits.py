@@ -214,3 +214,25 @@ def _facts() -> dict:
         vantage="host", target="app:1", proto="tcp", target_kind="network", address="172.18.0.3", port=1,
         state="filtered", expected="filtered", verdict="mismatch", vantage_ns="host", target_ns="app",
     )  # fmt: skip
+
+
+def test_the_engine_lock_is_not_held_while_waiting_for_a_kernel_limit(monkeypatch):
+    from contextlib import contextmanager
+
+    held: list[bool] = [False]
+    during_pauses: list[bool] = []
+
+    @contextmanager
+    def probing(_engine):
+        held[0] = True
+        yield
+        held[0] = False
+
+    monkeypatch.setattr("orchestrator.probing.probing", probing)
+    lab = load_lab(ROOT / "compose" / "seed-62893.yml")
+    cells = [PlannedCell(HOST, "app:1", "tcp", "network", "172.18.0.3", 1, "filtered", frozenset({"filtered"}), "r")]
+    monkeypatch.setattr("orchestrator.probing.time.sleep", lambda _s: during_pauses.append(held[0]))
+    launcher = Scripted([("filtered", FULL)], [("filtered", None)])
+    out = run_matrix(cells, LabState(lab.name, "r", {}, {}), ProbeSettings(), launcher, lab)
+    assert during_pauses == [False] and not held[0]
+    assert (out[0].verdict, out[0].suspect) == ("pass", None)
