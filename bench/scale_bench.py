@@ -1,7 +1,7 @@
 """Scale: a lab of N services x 4 listeners (TCP and UDP, loopback and all-interfaces) on 5
 networks (issue 12).
 
-    python bench/scale_bench.py [--services 50] [--reps 3] [--json]
+    python bench/scale_bench.py [--services 50] [--reps 3] [--max-cells 50000] [--json]
 
 Starts the lab once (setns launcher, observers included) and reports, per repetition: the time
 to plan, to probe the matrix (`run_matrix`), to judge (inside it) and to render (terminal and
@@ -13,6 +13,7 @@ process, with its exit code. With --services 100 it reports where the engine sto
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import secrets
 import subprocess
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -27,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
 from orchestrator.domain import Report
+from orchestrator.labfile.limits import DEFAULT_LIMITS
 from orchestrator.plan import plan
+from orchestrator.probes.agent.kernel import table_fulls
 from orchestrator.probes.launchers import SetnsLauncher
 from orchestrator.probing import run_matrix
 from orchestrator.report import render as render_report
@@ -57,6 +61,15 @@ def write_lab(directory: Path, stem: str, services: int) -> Path:
     return path
 
 
+def _not_passed_json(stdout: str) -> list[dict] | str:
+    """The cells of `check --format json` whose verdict is not pass (or why they cannot be read)."""
+    try:
+        cells = json.loads(stdout)["cells"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"unreadable: {type(exc).__name__}: {exc}"
+    return [c for c in cells if c.get("verdict") != "pass"]
+
+
 def _vm_hwm_mb() -> float:
     with open("/proc/self/status") as fh:
         return int(next(line for line in fh if line.startswith("VmHWM")).split()[1]) / 1024
@@ -72,7 +85,8 @@ def run(args: argparse.Namespace) -> dict:
             with C.sigterm_as_interrupt():
                 t0 = time.perf_counter()
                 try:
-                    live = up(str(path), RunOptions(launcher="setns"), observers=True)
+                    opts = RunOptions(launcher="setns", limits=replace(DEFAULT_LIMITS, cells=args.max_cells))
+                    live = up(str(path), opts, observers=True)
                 except Exception as exc:  # the engine's limit is a result here, not a crash
                     result["stopped"] = f"{type(exc).__name__}: {exc}"
                     live = None
@@ -84,25 +98,79 @@ def run(args: argparse.Namespace) -> dict:
                 live.handle.teardown()
         if live is not None:
             argv = [sys.executable, "-m", "orchestrator", "check", str(path), "--format", "json"]
+            argv += ["--max-cells", str(args.max_cells)]
             t0 = time.perf_counter()
             done = subprocess.run(argv, capture_output=True, text=True)
             result["check"] = {"seconds": time.perf_counter() - t0, "exit": done.returncode,
-                               "stderr_tail": done.stderr.strip().splitlines()[-3:]}  # fmt: skip
+                               "stderr_tail": done.stderr.strip().splitlines()[-3:],
+                               "not_passed": _not_passed_json(done.stdout)}  # fmt: skip
     import docker
 
     result["leftovers"] = C.leftovers(docker.from_env(), lab_names=[stem])
     return result
 
 
+COUNTERS = {  # kernel counters that say why a probe saw less than the socket answers (/proc/PID/net/*)
+    "snmp": {"Icmp": ("OutDestUnreachs", "OutRateLimitGlobal", "OutRateLimitHost"), "Udp": ("RcvbufErrors",)},
+    "netstat": {"TcpExt": ("ListenOverflows", "ListenDrops")},
+}
+
+
+def _counters(pid: int | None) -> dict[str, int]:
+    """The COUNTERS of one namespace (the host's when pid is None); {} if it is gone."""
+    out: dict[str, int] = {}
+    for name, groups in COUNTERS.items():
+        try:
+            lines = Path(f"/proc/{pid or 'self'}/net/{name}").read_text().splitlines()
+        except OSError:
+            return {}
+        for head, values in zip(lines[::2], lines[1::2]):
+            group, *keys = head.split()
+            wanted = groups.get(group.rstrip(":"), ())
+            out.update({f"{group}{k}": int(v) for k, v in zip(keys, values.split()[1:]) if k in wanted})
+    return out
+
+
+def _namespaces(state) -> dict[str, int | None]:
+    return {"host": None, **{name: m.pid for name, m in state.members.items()}}
+
+
+def _delta(before: dict, after: dict) -> dict[str, dict[str, int]]:
+    """Per namespace, the counters that moved."""
+    out = {}
+    for ns, now in after.items():
+        moved = {k: v - before.get(ns, {}).get(k, 0) for k, v in now.items() if v != before.get(ns, {}).get(k, 0)}
+        if moved:
+            out[ns] = moved
+    return out
+
+
+def failing(cells) -> list[dict]:
+    """The cells that did not simply pass, with what was seen: a bench must not count them blind."""
+    keep = ("vantage", "target", "proto", "address", "port", "expected", "state", "verdict", "detail", "suspect")
+    return [
+        {**{k: getattr(c, k) for k in keep}, "observations": list(c.observations),
+         "diagnosis": c.diagnosis.cause if c.diagnosis else None}
+        for c in cells if c.verdict != "pass"
+    ]  # fmt: skip
+
+
 def _matrix(live, reps: int) -> dict:
     lab, state, settings = live.lab, live.state, live.lab.probe
     t_plan, t_probe, t_render = [], [], []
     cells = judged = []
+    not_passed, moved = [], []
+    spaces = _namespaces(state)
     for _ in range(reps):
         dt, cells = C.timed(lambda: plan(lab, state))
         t_plan.append(dt)
+        before = {ns: _counters(pid) for ns, pid in spaces.items()}
+        fulls = table_fulls()
         dt, judged = C.timed(lambda cells=cells: run_matrix(cells, state, settings, SetnsLauncher(), lab))
         t_probe.append(dt)
+        moved.append(_delta(before, {ns: _counters(pid) for ns, pid in spaces.items()}))
+        moved[-1]["neighbour_table_fulls (host-wide)"] = (table_fulls() or 0) - (fulls or 0)
+        not_passed.append(failing(judged))
         report = Report(lab=lab.name, engine=live.engine, launcher="setns", cells=tuple(judged), run_id=state.run_id)
         dt, _ = C.timed(lambda report=report: (render_report(report, "terminal"), render_report(report, "json")))
         t_render.append(dt)
@@ -115,6 +183,8 @@ def _matrix(live, reps: int) -> dict:
         "cells_per_s": len(cells) / probe_med,
         "states": dict(Counter(c.state for c in judged)),
         "verdicts": dict(Counter(c.verdict for c in judged)),
+        "not_passed_per_rep": not_passed,
+        "kernel_counters_moved_per_rep": moved,
         "orchestrator_peak_rss_mb": _vm_hwm_mb(),
         "orchestrator_ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -135,7 +205,8 @@ def render(r: dict) -> str:
         ["`looplab check` end to end (process)", f"{C.fmt_s(r['check']['seconds'])} s, exit {r['check']['exit']}"],
     ]  # fmt: skip
     head = ["scale", f"{r['services']} services x 4 listeners, 5 networks, {m['cells']} cells"]
-    return C.md_table(head, rows) + f"\n- states: {m['states']}; verdicts: {m['verdicts']}"
+    failed = [len(rep) for rep in m["not_passed_per_rep"]]
+    return C.md_table(head, rows) + f"\n- states: {m['states']}; verdicts: {m['verdicts']}; not passed: {failed}"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -143,6 +214,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--services", type=int, default=50)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--max-cells", type=int, default=DEFAULT_LIMITS.cells, help="lab-file limit (100 services: 171,200)")
     return p
 
 

@@ -44,6 +44,7 @@ class Cell:
     reproduce: str | None = None  # a command that repeats this probe
     reason: str | None = None  # which rule of the isolation model set `expected`
     observations: tuple[str, ...] = ()  # every probe of a cell probed more than once, in order: "state (detail)"
+    suspect: str | None = None  # "CAUSE: why": a kernel limit may have forged `state`; never a pass on it alone
 
     @property
     def passed(self) -> bool:

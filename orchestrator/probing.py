@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import replace
+from ipaddress import ip_address
 
 from .domain import Cell, PlannedCell
 from .labfile.model import Lab, ProbeSettings
+from .probes.agent.kernel import NEIGHBOUR_FULL
 from .probes.launchers import Batch, Launcher, VantageOutcome
 from .probes.protocol import ProbeResult, ProbeSpec
 from .runtime.quiet import probing
@@ -43,41 +47,91 @@ def run_matrix(
     whatever the second probe sees. A broken or mismatched cell that passes when asked again
     is `flaky` (on Docker 20.10 another lab's network creation rewrites the firewall and, for a
     few milliseconds, traffic crosses bridges or is dropped): it passes unless `--strict`.
+    A cell a kernel limit may have forged (`suspect`) is probed again too, once the limit has passed.
     """
-    with probing(state.engine):  # no looplab run here creates a network meanwhile (runtime/quiet.py)
-        return _probe_twice(planned, state, settings, launcher, lab)
+    return _probe_twice(planned, state, settings, launcher, lab)
+
+
+NEIGHBOUR_AGE_S = 5.0  # the kernel evicts no neighbour entry younger than this (neigh_forced_gc)
+ICMP_REFILL_S = 6 * 1.1  # the target kernel's ICMP bucket for one peer refills in 6 x icmp_ratelimit
+SILENCES = frozenset({"open|filtered", "filtered"})  # what a UDP probe whose ICMP error was rate-limited sees
+SUSPECT_ROUNDS = 5  # more probes of a cell still suspect after the first probe again
 
 
 def _probe_twice(
     planned: Sequence[PlannedCell], state: LabState, settings: ProbeSettings, launcher: Launcher, lab: Lab
 ) -> list[Cell]:
     deadline = settings.timeout_s + settings.grace_s + 30.0
-    cells = judge(planned, launcher.run(batches_for(planned, state, settings), deadline_s=deadline), lab)
-    again = [i for i, cell in enumerate(cells) if not cell.passed]
-    if not again:
-        return cells
-    retry = [planned[i] for i in again]
-    second = judge(retry, launcher.run(batches_for(retry, state, settings), deadline_s=deadline), lab)
-    for i, cell in zip(again, second):
-        cells[i] = combine(cells[i], cell)
-    return cells
+
+    def probe(cells: Sequence[PlannedCell]) -> list[Cell]:
+        return judge(cells, launcher.run(batches_for(cells, state, settings), deadline_s=deadline), lab)
+
+    with ExitStack() as quiet:  # no looplab run here creates a network meanwhile (runtime/quiet.py)
+        quiet.enter_context(probing(state.engine))
+        cells = probe(planned)
+        again = [i for i, cell in enumerate(cells) if not cell.passed or cell.suspect]
+        for _ in range(1 + SUSPECT_ROUNDS):
+            if not again:
+                break
+            pause = pause_before_retry([cells[i] for i in again], [planned[i] for i in again])
+            if pause:  # others may create networks while this run waits for a kernel limit to pass
+                quiet.close()
+                time.sleep(pause)
+                quiet.enter_context(probing(state.engine))
+            for i, cell in zip(again, probe([planned[i] for i in again])):
+                cells[i] = combine(cells[i], cell)
+            again = [i for i in again if cells[i].suspect]
+    return [distrust(cell) for cell in cells]
+
+
+def pause_before_retry(cells: Sequence[Cell], planned: Sequence[PlannedCell]) -> float:
+    """How long to wait before probing `cells` again so the kernel limits that may have forged
+    them no longer apply: the neighbour table's eviction age; the ICMP bucket's refill where a
+    forged silence would pass; else 0."""
+    pause = 0.0
+    if any(c.suspect and c.suspect.startswith(NEIGHBOUR_FULL) for c in cells):
+        pause = NEIGHBOUR_AGE_S
+    if any(p.probe == "udp" and p.accepted & SILENCES and not ip_address(p.address).is_loopback for p in planned):
+        # a silence would pass there; a fresh agent's ICMP budget (agent/kernel.py) starts full: so must the kernel's
+        pause = max(pause, ICMP_REFILL_S)
+    return pause
 
 
 def observation(cell: Cell) -> str:
-    """One probe's result as listed under the matrix: `open (detail)`."""
-    return f"{cell.state} ({cell.detail})" if cell.detail else cell.state
+    """One probe's result as listed under the matrix: `open (detail)`, with why it is suspect."""
+    said = "; ".join(x for x in (cell.detail, cell.suspect) if x)
+    return f"{cell.state} ({said})" if said else cell.state
 
 
 def combine(first: Cell, second: Cell) -> Cell:
-    """The verdict of a cell probed twice (the first probe failed); both observations are kept."""
-    seen = (observation(first), observation(second))
-    both = f"the first probe saw {seen[0]}; a second saw {seen[1]}"
+    """The verdict of a cell probed again (the first probe failed or is suspect); every observation is kept.
+
+    An observation a kernel limit may have forged (`suspect`) never decides: the other does, and
+    if both are suspect the later one stands, still suspect (see `distrust`)."""
+    seen = (*(first.observations or (observation(first),)), observation(second))
+    both = f"the first probe saw {seen[0]}; a second saw {seen[-1]}"
+    if len(seen) > 2:
+        both = f"probes saw {'; then '.join(seen)}"
+    if first.suspect and not second.suspect:
+        return replace(second, observations=seen, detail=f"{both} (judged on the last: the earlier were suspect)")
+    if second.suspect:
+        stands = second if first.suspect else first
+        judged = "neither: both are suspect" if first.suspect else "the first: the second is suspect"
+        return replace(stands, observations=seen, detail=f"{both} (judged on {judged})")
     if first.verdict == "exposed" or second.verdict == "exposed":
         stands = first if first.verdict == "exposed" else second
         return replace(stands, observations=seen, detail=f"exposed: {both} (a leak seen once is a leak)")
     if second.passed:
         return replace(second, verdict="flaky", observations=seen, detail=f"flaky: {both}")
     return replace(first, observations=seen, detail=f"{first.detail + '; ' if first.detail else ''}{both}")
+
+
+def distrust(cell: Cell) -> Cell:
+    """A cell still suspect is not judged on what it saw: it fails (broken if open was expected),
+    its state and observations as seen; the diagnosis names the kernel limit."""
+    if not cell.suspect or cell.verdict not in ("pass", "flaky"):
+        return cell
+    return replace(cell, verdict="broken" if cell.expected == "open" else "mismatch")
 
 
 def judge(planned: Sequence[PlannedCell], outcomes: dict[str, VantageOutcome], lab: Lab) -> list[Cell]:
@@ -99,7 +153,8 @@ def judge(planned: Sequence[PlannedCell], outcomes: dict[str, VantageOutcome], l
             if result.status and not detail:
                 detail = result.status  # an HTTP status line says more than "open"
         state, detail = p.as_dialled(state, detail)
-        cells.append(p.observed(state, latency_ms=latency, detail=detail, reproduce=reproduce_command(lab, p)))
+        cell = p.observed(state, latency_ms=latency, detail=detail, reproduce=reproduce_command(lab, p))
+        cells.append(replace(cell, suspect=result.suspect) if result is not None and result.suspect else cell)
     return cells
 
 

@@ -35,6 +35,7 @@ class Facts:
     discovered: bool = False  # the answering listener was not declared by the lab
     detail: str | None = None
     observations: tuple[str, ...] = ()  # each probe of the cell, when it was probed more than once
+    suspect: str | None = None  # "CAUSE: why" a kernel limit may have forged the state (probes/agent/kernel.py)
     engine_events: tuple[NetworkEvent, ...] = ()  # other labs' network events while the matrix was probed
     forwarders: tuple[tuple[str, str, str], ...] = ()  # (member, its network shared with the vantage, with the target)
     engine_version: str = ""  # the engine's version ("20.10.24+dfsg1"); "" unknown

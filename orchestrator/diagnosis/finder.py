@@ -94,6 +94,7 @@ class FactFinder:
             discovered=discovered,
             detail=cell.detail,
             observations=cell.observations,
+            suspect=cell.suspect,
             engine_events=self._foreign_events() if cell.verdict == "exposed" else (),
             forwarders=self._forwarders(vantage_ns, answering_ns, mine, theirs),
             engine_version=state.engine.version if state.engine else "",

@@ -255,6 +255,26 @@ def exposed(f: Facts) -> Diagnosis | None:
     )
 
 
+KERNEL_LIMIT_FIX = {
+    "neighbour-table-full": "the host's neighbour table is too small for this many namespaces talking at once: "
+    "raise net.ipv4.neigh.default.gc_thresh3 (and gc_thresh2; ipv6 likewise) on the host, or probe a smaller lab.",
+    "icmp-ratelimit": "probe fewer closed UDP ports of one target at once, or raise net.ipv4.icmp_ratelimit's "
+    "allowance in the target's namespace (0 disables it) if that is yours to change.",
+}
+
+
+def kernel_limit(f: Facts) -> Diagnosis | None:
+    """The observation may have been forged by a kernel limit of the host, not by the lab."""
+    if not f.suspect:
+        return None
+    cause, _, why = f.suspect.partition(": ")
+    return Diagnosis(
+        cause,
+        f"{f.state} is not judged: {why}. Probed again, it stayed suspect ({'; '.join(f.observations)}).",
+        KERNEL_LIMIT_FIX.get(cause, "probe again once the host is quieter."),
+    )
+
+
 def probe_error(f: Facts) -> Diagnosis | None:
     if f.state != "error":
         return None
@@ -266,6 +286,7 @@ def probe_error(f: Facts) -> Diagnosis | None:
 
 
 RULES: tuple[Callable[[Facts], Diagnosis | None], ...] = (
+    kernel_limit,
     probe_error,
     neighbour_leak,
     engine_rules_rewritten,

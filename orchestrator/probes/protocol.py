@@ -64,7 +64,7 @@ class ProbeSpec:
         return cls(**values)
 
 
-_COMMON = ("id", "kind", "state", "latency_ms", "detail", "status", "status_code", "banner")
+_COMMON = ("id", "kind", "state", "latency_ms", "detail", "status", "status_code", "banner", "suspect")
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ class ProbeResult:
     status: str | None = None  # http: the status line
     status_code: int | None = None  # http
     banner: str | None = None  # tcp / udp: what the service sent first
+    suspect: str | None = None  # "CAUSE: why": a kernel limit may have forged this observation (agent/kernel.py)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -94,6 +95,7 @@ class ProbeResult:
             status=wire.get("status"),
             status_code=wire.get("status_code"),
             banner=wire.get("banner"),
+            suspect=wire.get("suspect"),
             extra={k: v for k, v in wire.items() if k not in _COMMON},
         )
 

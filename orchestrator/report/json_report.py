@@ -28,6 +28,7 @@ _CELL_FIELDS = (  # (json key, Cell attribute); contract keys first, then extens
     ("cause", "cause"),  # = diagnosis.cause; written for readers of the flat form
     ("diagnosis_text", "diagnosis"),  # deprecated: the flat "FOUND Fix: FIX" string that `diagnosis` was
     ("observations", "observations"),  # each probe of a cell probed twice: ["filtered", "open"]
+    ("suspect", "suspect"),  # "CAUSE: why" a kernel limit may have forged the state; such a cell never passes
 )
 _CONTRACT_KEYS = frozenset(key for key, _ in _CELL_FIELDS[:11])
 _EXTENSION_DEFAULTS: dict[str, Any] = {
@@ -35,6 +36,7 @@ _EXTENSION_DEFAULTS: dict[str, Any] = {
     "detail": None,
     "reason": None,
     "observations": (),
+    "suspect": None,
 }
 
 

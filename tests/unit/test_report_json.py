@@ -46,6 +46,7 @@ def test_contract_keys_and_order() -> None:
         "cause",
         "diagnosis_text",
         "observations",
+        "suspect",
     ]
     assert data["summary"] == {"cells": 7, "pass": 5, "fail": 2, "exposed": 1, "broken": 1, "flaky": 0}
     exposed = data["cells"][4]

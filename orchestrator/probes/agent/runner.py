@@ -10,6 +10,7 @@ import sys
 import threading
 
 from .core import AGENT, KINDS, ProbeFailed, Vantage
+from .kernel import mark_neighbour_overflow, table_fulls
 from .net import fd_budget, netns_id
 
 CLONE_NEWNET = 0x40000000
@@ -69,8 +70,9 @@ async def _run_one(v: Vantage, spec: dict) -> dict:
 
 
 async def _run_vantage(vreq: dict, limit: int, ns_id) -> list:
-    """Every probe of one vantage, `limit` at a time, results in request order. As many workers as
-    sockets may be in flight, not a task per probe: a 34,400-cell matrix held 34,400 tasks."""
+    """Every probe of one vantage, `limit` at a time, results in request order; a silence heard
+    while the host's neighbour table was full is `suspect`. As many workers as sockets may be in
+    flight, not a task per probe: a 34,400-cell matrix held 34,400 tasks."""
     v = Vantage(vreq["id"], vreq.get("netns"), vreq.get("root"), limit, ns_id)
     probes = vreq["probes"]
     results: list = [None] * len(probes)
@@ -80,7 +82,11 @@ async def _run_vantage(vreq: dict, limit: int, ns_id) -> list:
         for i, spec in todo:
             results[i] = await _run_one(v, spec)
 
+    before = table_fulls()
     await asyncio.gather(*(worker() for _ in range(min(limit, len(probes)))))
+    after = table_fulls()
+    overflows = None if before is None or after is None else after - before
+    mark_neighbour_overflow(results, probes, overflows)
     return results
 
 
