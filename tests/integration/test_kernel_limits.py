@@ -9,7 +9,7 @@ and before the fix those ports were reported `open|filtered`. The matrix must st
 The other limit of issue 12, the host's neighbour table (global, net.ipv4.neigh.default.
 gc_thresh3), is not reproduced here: filling it would drop the traffic of every other lab and
 container on a shared machine. bench/scale_bench.py --services 50 reaches it; the unit tests
-(tests/unit/test_kernel_limits.py) cover the logic; here only that its counter is readable.
+(tests/unit/test_kernel_limits_logic.py) cover the logic; here only that its counter is readable.
 """
 
 from __future__ import annotations

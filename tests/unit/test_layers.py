@@ -108,3 +108,10 @@ def test_namespaces_are_made_only_in_the_runtime_layer():
     logic = [PKG / f"{m}.py" for m in names]
     assert _offending(logic, ("subprocess", "os.system")) == []
     assert _offending([PKG / "runtime" / "neighbour.py"], ("docker", "orchestrator.runtime.docker")) == []
+
+
+def test_no_two_test_modules_share_a_basename():
+    """pytest imports test modules by basename (no packages under tests/): a clash stops collection."""
+    tests = PKG.parent / "tests"
+    names = [p.name for p in tests.rglob("test_*.py") if "__pycache__" not in p.parts]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
