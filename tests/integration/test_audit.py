@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from looplab_it import ENGINE_REQUIRED, EXPECT_LAUNCHER, HERE, Looplab, free_port, neighbours
+from looplab_it import ENGINE_REQUIRED, EXPECT_LAUNCHER, HERE, Looplab, free_port, neighbours, owned_by, wait_for
 
 STACK = HERE / "stacks" / "audit-stack.yml"
 LISTENING = {"web": [8080], "app": [8081], "api": [9000, 5678], "db": [5432]}
@@ -249,3 +250,21 @@ def test_all_audits_every_running_container_looplab_did_not_start(stack: Stack, 
     names = {c["name"] for c in done.json()["containers"]}
     assert {c.name for c in stack.containers(docker.from_env()).values()} <= names, names
     assert not [n for n in names if n.startswith("looplab-")], "looplab's own containers are never audited"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_audit_removes_what_looplab_added_and_leaves_the_stack(stack: Stack, looplab, engine, signum):
+    client = docker.from_env()
+    before = _snapshot(client, stack)
+    proc = looplab.start("audit", "--project", stack.project, "--format", "json")
+    # its observers exist: the audit has adopted the stack and is about to probe (db's dropped
+    # cells alone keep it probing for two probe timeouts, so the signal lands before the end)
+    wait_for("the audit's observers", lambda: owned_by(engine, proc.pid)[0], proc=proc)
+    assert proc.poll() is None, "the audit ended before it could be interrupted"
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    lines = [line for line in err.splitlines() if not line.startswith("looplab: warning: ")]
+    assert proc.returncode == 128 + signum, f"exit {proc.returncode}\n{err}"
+    assert len(lines) == 1 and "interrupt" in lines[0].lower() and "Traceback" not in err, err
+    assert owned_by(engine, proc.pid) == ([], []), f"left behind: {owned_by(engine, proc.pid)}"
+    assert _snapshot(client, stack) == before
