@@ -7,7 +7,7 @@ its project and service. Reading never changes a container (docs/ARCHITECTURE.md
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -58,8 +58,6 @@ class ForeignContainer:
     name: str  # the engine's name, without the leading "/"
     member: str  # its name in the audit: the Compose service (or service-N when scaled), else the name
     project: str  # its Compose project, "" when none
-    running: bool
-    status: str  # the engine's words: "running", "exited (0)"
     network_mode: str  # "bridge" (networks below), "host", "none", "container:ID"
     image: str
     image_local_only: bool  # no registry name knows it (built here): it cannot be pulled elsewhere
@@ -70,7 +68,6 @@ class ForeignContainer:
     published: tuple[ForeignPublish, ...] = ()
     exposed: tuple[tuple[int, str], ...] = ()  # (port, proto) the image or the run declared
     needs: tuple[str, ...] | None = None  # services it depends on or links to; None when unknown
-    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def declared_ports(self) -> set[tuple[int, str]]:

@@ -24,8 +24,6 @@ def container(member: str, *, published=(), exposed=(), needs=(), nets=("shop_fr
         name=f"shop_{member}_1",
         member=member,
         project="shop",
-        running=True,
-        status="running",
         network_mode=kw.pop("network_mode", "shop_front"),
         image="looplab/toolbox",
         image_local_only=True,

@@ -125,8 +125,6 @@ def _record(attrs: dict, member: str, image: dict, networks: dict[str, dict]) ->
         name=_name(attrs),
         member=member,
         project=labels.get(PROJECT_LABEL, ""),
-        running=True,
-        status=_status(attrs),
         network_mode=host.get("NetworkMode") or "bridge",
         image=config.get("Image") or attrs["Image"],
         image_local_only=not image.get("RepoDigests"),
@@ -148,7 +146,6 @@ def _record(attrs: dict, member: str, image: dict, networks: dict[str, dict]) ->
             sorted((int(k.split("/")[0]), k.split("/")[1]) for k in (config.get("ExposedPorts") or {}) if "/" in k)
         ),
         needs=compose_needs(labels),
-        labels=dict(labels),
     )
 
 
